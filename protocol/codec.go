@@ -1,0 +1,238 @@
+package protocol
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"unicode/utf8"
+)
+
+type rawFrame struct {
+	Type *string         `json:"type"`
+	ID   json.RawMessage `json:"id"`
+	Room *string         `json:"room"`
+	User *string         `json:"user"`
+	Data json.RawMessage `json:"data"`
+}
+
+// Decode parses one client frame. On failure it returns a *Error from the
+// table, and, when the input was a JSON object with a valid id, a Frame whose
+// ID is set so the error frame can name it. Decode copies what it keeps:
+// b may be reused once it returns.
+func Decode(b []byte) (*Frame, error) {
+	var r rawFrame
+	if err := json.Unmarshal(b, &r); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) && te.Field != "" {
+			return idOnly(b), ErrInvalidField
+		}
+		return nil, ErrInvalidJSON
+	}
+	f := &Frame{}
+	if r.ID != nil {
+		if !validID(r.ID) {
+			return nil, ErrInvalidID
+		}
+		f.ID = r.ID
+	}
+	if r.Type == nil {
+		return f, ErrMissingType
+	}
+	switch *r.Type {
+	case "join_room":
+		f.Type = TypeJoinRoom
+	case "leave_room":
+		f.Type = TypeLeaveRoom
+	case "message":
+		f.Type = TypeMessage
+	default:
+		return f, ErrUnknownType
+	}
+	if r.Room != nil {
+		if !ValidName(*r.Room) {
+			return f, ErrInvalidRoom
+		}
+		f.Room = *r.Room
+	}
+	if r.User != nil {
+		if !ValidName(*r.User) {
+			return f, ErrInvalidUser
+		}
+		f.User = *r.User
+	}
+	switch f.Type {
+	case TypeJoinRoom, TypeLeaveRoom:
+		if r.Room == nil {
+			return f, ErrMissingRoom
+		}
+	case TypeMessage:
+		if r.Data == nil {
+			return f, ErrMissingData
+		}
+		if f.Room != "" && f.User != "" {
+			return f, ErrRoomAndUser
+		}
+		f.Data = compact(r.Data)
+	}
+	return f, nil
+}
+
+// idOnly recovers the id of a frame whose other fields had the wrong type.
+func idOnly(b []byte) *Frame {
+	var r struct {
+		ID json.RawMessage `json:"id"`
+	}
+	if json.Unmarshal(b, &r) != nil || r.ID == nil || !validID(r.ID) {
+		return nil
+	}
+	return &Frame{ID: r.ID}
+}
+
+func validID(id []byte) bool {
+	if len(id) == 0 {
+		return false
+	}
+	switch c := id[0]; {
+	case c == '"':
+		return true
+	case c == '-' || (c >= '0' && c <= '9'):
+		return true
+	}
+	return false
+}
+
+// compact strips insignificant white space so the same value always encodes
+// to the same bytes; input that is already compact is returned as is.
+func compact(v []byte) []byte {
+	if !needsCompact(v) {
+		return v
+	}
+	var buf bytes.Buffer
+	if json.Compact(&buf, v) != nil {
+		return v
+	}
+	return buf.Bytes()
+}
+
+func needsCompact(v []byte) bool {
+	inString := false
+	for i := 0; i < len(v); i++ {
+		c := v[i]
+		if inString {
+			switch c {
+			case '\\':
+				i++
+			case '"':
+				inString = false
+			}
+			continue
+		}
+		switch c {
+		case '"':
+			inString = true
+		case ' ', '\t', '\n', '\r':
+			return true
+		}
+	}
+	return false
+}
+
+// Encode encodes a client frame. Clients, the load tool and tests use it;
+// Decode(Encode(f)) equals f for every valid f.
+func Encode(f *Frame) []byte {
+	b := make([]byte, 0, 48+len(f.Room)+len(f.User)+len(f.ID)+len(f.Data))
+	b = append(b, `{"type":"`...)
+	b = append(b, f.Type.String()...)
+	b = append(b, '"')
+	if f.ID != nil {
+		b = append(b, `,"id":`...)
+		b = append(b, f.ID...)
+	}
+	if f.Room != "" {
+		b = appendStringField(b, "room", f.Room)
+	}
+	if f.User != "" {
+		b = appendStringField(b, "user", f.User)
+	}
+	if f.Data != nil {
+		b = append(b, `,"data":`...)
+		b = append(b, f.Data...)
+	}
+	return append(b, '}')
+}
+
+// AppendMessage appends the server frame {"type":"message",...} for data.
+// room and from are left out when empty. room and from must be valid names
+// (they are written without escaping) and data must be one JSON value.
+func AppendMessage(dst []byte, room, from string, data []byte) []byte {
+	dst = append(dst, `{"type":"message"`...)
+	if room != "" {
+		dst = appendName(dst, "room", room)
+	}
+	if from != "" {
+		dst = appendName(dst, "from", from)
+	}
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, data...)
+	return append(dst, '}')
+}
+
+// EncodeMessage returns a new server message frame; see AppendMessage.
+func EncodeMessage(room, from string, data []byte) []byte {
+	return AppendMessage(make([]byte, 0, 40+len(room)+len(from)+len(data)), room, from, data)
+}
+
+// EncodeAck returns {"type":"ack","id":id}.
+func EncodeAck(id []byte) []byte {
+	b := make([]byte, 0, 24+len(id))
+	b = append(b, `{"type":"ack","id":`...)
+	b = append(b, id...)
+	return append(b, '}')
+}
+
+// EncodeError returns {"type":"error","id":id,"code":N,"message":"..."}; the
+// id is left out when nil.
+func EncodeError(id []byte, e *Error) []byte {
+	b := make([]byte, 0, 64+len(id)+len(e.Message))
+	b = append(b, `{"type":"error"`...)
+	if id != nil {
+		b = append(b, `,"id":`...)
+		b = append(b, id...)
+	}
+	b = append(b, `,"code":`...)
+	b = strconv.AppendInt(b, int64(e.Code), 10)
+	b = appendStringField(b, "message", e.Message)
+	return append(b, '}')
+}
+
+// Data turns a payload from a publisher into the JSON value delivered as
+// "data": valid JSON is kept (compacted), anything else is delivered as a JSON
+// string of its text, so `nats pub hub.broadcast hello` reaches clients as "hello".
+func Data(payload []byte) []byte {
+	trimmed := bytes.TrimSpace(payload)
+	if len(trimmed) > 0 && json.Valid(trimmed) {
+		return compact(trimmed)
+	}
+	s := string(payload)
+	if !utf8.ValidString(s) {
+		s = string(bytes.ToValidUTF8(payload, []byte("\uFFFD")))
+	}
+	b, _ := json.Marshal(s)
+	return b
+}
+
+func appendName(dst []byte, key, name string) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, `":"`...)
+	dst = append(dst, name...)
+	return append(dst, '"')
+}
+
+func appendStringField(dst []byte, key, s string) []byte {
+	dst = append(dst, ',', '"')
+	dst = append(dst, key...)
+	dst = append(dst, `":`...)
+	return strconv.AppendQuote(dst, s)
+}

@@ -1,0 +1,34 @@
+package protocol
+
+// FrameType is the "type" of a client frame. The zero value means unset.
+type FrameType uint8
+
+// Client frame types.
+const (
+	TypeJoinRoom FrameType = iota + 1
+	TypeLeaveRoom
+	TypeMessage
+)
+
+func (t FrameType) String() string {
+	switch t {
+	case TypeJoinRoom:
+		return "join_room"
+	case TypeLeaveRoom:
+		return "leave_room"
+	case TypeMessage:
+		return "message"
+	}
+	return "unknown"
+}
+
+// Frame is one decoded client frame. Room and User are validated names or
+// empty; ID and Data are raw JSON owned by the Frame (never aliases of the
+// decoder's input).
+type Frame struct {
+	Type FrameType
+	ID   []byte // raw JSON string or number; nil when absent
+	Room string
+	User string
+	Data []byte // raw JSON value; nil when absent
+}
