@@ -1,0 +1,74 @@
+{{/*
+hub.hcl, rendered from values. Pod-specific settings (node name, gossip
+advertise address) and secrets (JWT secret, API key, NATS URL with credentials)
+come from the environment, never from this file.
+*/}}
+{{- define "hub.config" -}}
+# hub.hcl rendered by the {{ include "hub.chart" . }} chart for release {{ .Release.Name }}.
+# node.name comes from HUB_NODE_NAME (the pod name); secrets from HUB_JWT_SECRET / HUB_API_KEY.
+
+node {
+  log_level        = {{ include "hub.hclString" .Values.hub.logLevel }}
+  log_format       = {{ include "hub.hclString" .Values.hub.logFormat }}
+  shutdown_timeout = "{{ int .Values.hub.shutdownTimeoutSeconds }}s"
+}
+
+connector "ws" {
+  type                   = "websocket"
+  host                   = "0.0.0.0"
+  port                   = {{ int .Values.websocket.port }}
+  path                   = {{ include "hub.hclString" .Values.websocket.path }}
+  ping_interval          = {{ include "hub.hclString" .Values.websocket.pingInterval }}
+  pong_timeout           = {{ include "hub.hclString" .Values.websocket.pongTimeout }}
+  allowed_origins        = {{ include "hub.hclList" .Values.websocket.allowedOrigins }}
+  max_connections_per_ip = {{ int .Values.websocket.maxConnectionsPerIP }}
+}
+
+connector "bus" {
+  type           = "nats"
+{{- if .Values.nats.external.url }}
+  url            = {{ include "hub.hclString" .Values.nats.external.url }}
+{{- else if .Values.nats.external.urlSecret.name }}
+  # url comes from HUB_NATS_URL (Secret {{ .Values.nats.external.urlSecret.name }})
+{{- else }}
+  # embedded NATS server; the pods' servers form one NATS cluster from the gossip members
+  listen         = "0.0.0.0:{{ int .Values.nats.embedded.clientPort }}"
+  cluster_listen = "0.0.0.0:{{ int .Values.nats.embedded.clusterPort }}"
+{{- end }}
+  subject_prefix = {{ include "hub.hclString" .Values.nats.subjectPrefix }}
+}
+{{- if include "hub.hasPublicKey" . }}
+
+auth {
+  jwt_public_key_file = "/etc/hub/jwt/public.pem"
+}
+{{- end }}
+
+cluster {
+  bind = "0.0.0.0:{{ int .Values.cluster.gossipPort }}"
+  join = {{ include "hub.hclList" (splitList "," (include "hub.join" .)) }}
+}
+{{- range $name, $flow := .Values.flows }}
+
+flow {{ include "hub.hclString" $name }} {
+{{- range $side := list "from" "to" }}
+{{- with (index $flow $side) }}
+  {{ $side }} {
+    connector = {{ include "hub.hclString" .connector }}
+{{- if .operation }}
+    operation = {{ include "hub.hclString" .operation }}
+{{- end }}
+{{- if .target }}
+    target    = {{ include "hub.hclString" .target }}
+{{- end }}
+  }
+{{- end }}
+{{- end }}
+}
+{{- end }}
+{{- with .Values.extraConfig }}
+
+# extraConfig
+{{ . }}
+{{- end }}
+{{ end -}}

@@ -1,0 +1,151 @@
+{{/* vim: set filetype=mustache: */}}
+
+{{/* Chart name. */}}
+{{- define "hub.name" -}}
+{{- default .Chart.Name .Values.nameOverride | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/*
+Full name. Kept to 52 characters so "<fullname>-headless" and the pod names
+(<fullname>-<ordinal>, plus the controller-revision-hash label) stay within limits.
+*/}}
+{{- define "hub.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{- .Values.fullnameOverride | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- $name := default .Chart.Name .Values.nameOverride -}}
+{{- if contains $name .Release.Name -}}
+{{- .Release.Name | trunc 52 | trimSuffix "-" -}}
+{{- else -}}
+{{- printf "%s-%s" .Release.Name $name | trunc 52 | trimSuffix "-" -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hub.chart" -}}
+{{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{/* Selector labels: stable across upgrades, never add to them. */}}
+{{- define "hub.selectorLabels" -}}
+app.kubernetes.io/name: {{ include "hub.name" . }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+{{- end -}}
+
+{{/* Common labels. */}}
+{{- define "hub.labels" -}}
+helm.sh/chart: {{ include "hub.chart" . }}
+{{ include "hub.selectorLabels" . }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+app.kubernetes.io/part-of: hub
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{- define "hub.serviceAccountName" -}}
+{{- if .Values.serviceAccount.create -}}
+{{- default (include "hub.fullname" .) .Values.serviceAccount.name -}}
+{{- else -}}
+{{- default "default" .Values.serviceAccount.name -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "hub.headlessName" -}}
+{{- printf "%s-headless" (include "hub.fullname" .) -}}
+{{- end -}}
+
+{{/* DNS name of the headless service: every pod's address, ready or not. */}}
+{{- define "hub.headlessFQDN" -}}
+{{- printf "%s.%s.svc.%s" (include "hub.headlessName" .) .Release.Namespace .Values.clusterDomain -}}
+{{- end -}}
+
+{{/* Join addresses: the headless service (port only when not the default), then extras. */}}
+{{- define "hub.join" -}}
+{{- $self := include "hub.headlessFQDN" . -}}
+{{- if ne (int .Values.cluster.gossipPort) 7946 -}}
+{{- $self = printf "%s:%d" $self (int .Values.cluster.gossipPort) -}}
+{{- end -}}
+{{- join "," (concat (list $self) .Values.cluster.extraJoin) -}}
+{{- end -}}
+
+{{- define "hub.image" -}}
+{{- $tag := default .Chart.AppVersion .Values.image.tag -}}
+{{- if .Values.image.digest -}}
+{{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
+{{- else -}}
+{{- printf "%s:%s" .Values.image.repository $tag -}}
+{{- end -}}
+{{- end -}}
+
+{{/* True (non-empty) when the embedded NATS server runs in the pods. */}}
+{{- define "hub.natsEmbedded" -}}
+{{- if and (not .Values.nats.external.url) (not .Values.nats.external.urlSecret.name) -}}true{{- end -}}
+{{- end -}}
+
+{{/* Name of the Secret holding JWT secret / public key / API key. */}}
+{{- define "hub.secretName" -}}
+{{- default (include "hub.fullname" .) .Values.auth.existingSecret -}}
+{{- end -}}
+
+{{/* True when the chart creates its own Secret (something to put in it, no existingSecret). */}}
+{{- define "hub.createSecret" -}}
+{{- if and (not .Values.auth.existingSecret) (or .Values.auth.jwtSecret .Values.auth.jwtPublicKey .Values.auth.apiKey) -}}true{{- end -}}
+{{- end -}}
+
+{{/* True when a JWT public key file is mounted. */}}
+{{- define "hub.hasPublicKey" -}}
+{{- if .Values.auth.existingSecret -}}
+{{- if .Values.auth.existingSecretHasPublicKey -}}true{{- end -}}
+{{- else if .Values.auth.jwtPublicKey -}}true{{- end -}}
+{{- end -}}
+
+{{/*
+An HCL string literal. Go %q quoting matches HCL's escapes for printable text;
+"${" and "%{" start HCL templates, so they are doubled to stay literal.
+*/}}
+{{- define "hub.hclString" -}}
+{{- printf "%q" (toString .) | replace "${" "$${" | replace "%{" "%%{" -}}
+{{- end -}}
+
+{{/* An HCL list of strings. */}}
+{{- define "hub.hclList" -}}
+{{- $items := list -}}
+{{- range . -}}
+{{- $items = append $items (include "hub.hclString" .) -}}
+{{- end -}}
+[{{ join ", " $items }}]
+{{- end -}}
+
+{{/* Grace period: explicit, or preStop + shutdown timeout + 10s margin. */}}
+{{- define "hub.terminationGracePeriodSeconds" -}}
+{{- $need := add (int .Values.preStopSleepSeconds) (int .Values.hub.shutdownTimeoutSeconds) -}}
+{{- if kindIs "invalid" .Values.terminationGracePeriodSeconds -}}
+{{- add $need 10 -}}
+{{- else -}}
+{{- if le (int .Values.terminationGracePeriodSeconds) (int $need) -}}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must be larger than preStopSleepSeconds + hub.shutdownTimeoutSeconds (%d), or the kubelet kills the hub before its clients are drained" (int .Values.terminationGracePeriodSeconds) (int $need)) -}}
+{{- end -}}
+{{- .Values.terminationGracePeriodSeconds -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Checks on combinations the schema cannot express. */}}
+{{- define "hub.validate" -}}
+{{- if and .Values.nats.external.url .Values.nats.external.urlSecret.name -}}
+{{- fail "set either nats.external.url or nats.external.urlSecret, not both" -}}
+{{- end -}}
+{{- if and .Values.nats.external.urlSecret.name (not .Values.nats.external.urlSecret.key) -}}
+{{- fail "nats.external.urlSecret.key is required with nats.external.urlSecret.name" -}}
+{{- end -}}
+{{- if regexMatch "://[^/@]*@" .Values.nats.external.url -}}
+{{- fail "nats.external.url holds credentials and would land in a ConfigMap: put the URL in a Secret and use nats.external.urlSecret" -}}
+{{- end -}}
+{{- if and .Values.metrics.port (eq (int .Values.metrics.port) (int .Values.websocket.port)) -}}
+{{- fail "metrics.port must differ from websocket.port (leave it null to serve /metrics on the WebSocket port)" -}}
+{{- end -}}
+{{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
+{{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- end -}}
