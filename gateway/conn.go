@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// outFrame is one queued outbound frame. payload is shared and never modified.
+type outFrame struct {
+	op      ws.OpCode
+	payload []byte
+}
+
+// Conn is one upgraded WebSocket connection. An idle Conn holds no goroutine,
+// timer or buffer. Its methods are safe for concurrent use.
+//
+// Lock order: Conn.mu, then Server.flushMu or Server.tableMu. The reader state
+// (rd) is owned by whoever holds the busy flag (one worker at a time).
+type Conn struct {
+	s      *Server
+	nc     net.Conn        // kept so the runtime does not collect or close the fd
+	rc     syscall.RawConn // reads and writes go through it so the fd cannot be reused under us
+	fd     int32
+	gen    uint32 // tells this Conn apart from a later one with the same fd
+	remote string
+	ip     string
+
+	lastSeen atomic.Int64 // unix nanos of the last inbound frame (or the open)
+	pingSent atomic.Int64 // unix nanos of the last ping, 0 if none outstanding
+	closing  atomic.Bool  // mirror of flagClosing for lock-free checks
+
+	rd frameReader // owned by the busy worker
+
+	mu        sync.Mutex
+	flags     uint16
+	pendingEv uint32     // events that arrived while busy
+	wq        []outFrame // frames not yet fully written; wq[0] is wqOff bytes in
+	wqOff     int
+	wqBytes   int   // payload bytes in wq
+	progress  int64 // unix nanos: last write progress, or when closing started
+	code      uint16
+	reason    string
+	val       any
+}
+
+const (
+	flagBusy      uint16 = 1 << iota // a worker is handling the conn's events
+	flagScheduled                    // on the flush queue or being flushed
+	flagBlocked                      // the socket buffer is full; waiting for EPOLLOUT
+	flagClosing                      // a close was started; Send refuses
+	flagReady                        // OnOpen ran and the fd is registered
+	flagFinalPend                    // finalize was asked for before ready
+	flagDone                         // finalized: socket closed, OnClose called
+	flagClean                        // the close frame left; drain before closing the fd
+)
+
+// RemoteAddr returns the peer's "ip:port".
+func (c *Conn) RemoteAddr() string { return c.remote }
+
+// SetValue stores v with the connection, for the handler's use.
+func (c *Conn) SetValue(v any) {
+	c.mu.Lock()
+	c.val = v
+	c.mu.Unlock()
+}
+
+// Value returns what SetValue stored, or nil.
+func (c *Conn) Value() any {
+	c.mu.Lock()
+	v := c.val
+	c.mu.Unlock()
+	return v
+}
+
+// Send queues payload as one text frame and returns at once; it never blocks
+// on the network. payload must stay unchanged afterwards: it may be shared by
+// many connections and is written later by a flusher. Send returns false if
+// the connection is closing or closed, or if the payload would exceed the
+// write queue bounds, in which case the connection is closed with 1008
+// "slow_consumer". Safe for concurrent use.
+func (c *Conn) Send(payload []byte) bool {
+	s := c.s
+	c.mu.Lock()
+	if c.flags&flagClosing != 0 {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.wq)+1 > s.cfg.WriteQueueFrames || c.wqBytes+len(payload) > s.cfg.WriteQueueBytes {
+		s.stats.slowConsumers.Add(1)
+		// Drop what has not started to leave, so the close frame goes out as
+		// soon as the peer reads again.
+		c.dropUnstartedLocked()
+		c.startCloseLocked(ReasonSlowConsumer.Code(), ReasonSlowConsumer.String(), true)
+		c.mu.Unlock()
+		return false
+	}
+	c.enqueueLocked(ws.OpText, payload)
+	c.mu.Unlock()
+	return true
+}
+
+// Close starts closing the connection: it queues a close frame with code and
+// reason (cut to 123 bytes), lets what is queued flush, then closes the socket,
+// waiting at most WriteTimeout for the peer to take the data. It returns at
+// once. Handler.OnClose then gets code and reason. Closing a closing
+// connection does nothing. Safe for concurrent use.
+func (c *Conn) Close(code uint16, reason string) {
+	c.mu.Lock()
+	c.startCloseLocked(code, reason, true)
+	c.mu.Unlock()
+}
+
+func (c *Conn) dropUnstartedLocked() {
+	keep := 0
+	if c.wqOff > 0 {
+		keep = 1
+	}
+	for i := keep; i < len(c.wq); i++ {
+		c.wqBytes -= len(c.wq[i].payload)
+		c.wq[i] = outFrame{}
+	}
+	c.wq = c.wq[:keep]
+}
+
+// enqueueLocked appends a frame and schedules a flush.
+func (c *Conn) enqueueLocked(op ws.OpCode, payload []byte) {
+	if c.wq == nil {
+		c.wq = c.s.getQueue()
+		c.progress = time.Now().UnixNano()
+	}
+	c.wq = append(c.wq, outFrame{op: op, payload: payload})
+	c.wqBytes += len(payload)
+	c.scheduleLocked()
+}
+
+func (c *Conn) scheduleLocked() {
+	if c.flags&(flagScheduled|flagBlocked|flagDone) != 0 || c.flags&flagReady == 0 || len(c.wq) == 0 {
+		return
+	}
+	c.flags |= flagScheduled
+	c.s.pushFlush(c)
+}
+
+// startCloseLocked records the close and, if sendFrame, queues the close frame.
+func (c *Conn) startCloseLocked(code uint16, reason string, sendFrame bool) {
+	if c.flags&(flagClosing|flagDone) != 0 {
+		return
+	}
+	c.flags |= flagClosing
+	c.closing.Store(true)
+	c.code, c.reason = code, reason
+	c.progress = time.Now().UnixNano()
+	if !sendFrame {
+		return
+	}
+	if len(reason) > 123 {
+		reason = reason[:123]
+		for len(reason) > 0 && !utf8.ValidString(reason) {
+			reason = reason[:len(reason)-1]
+		}
+	}
+	var body []byte
+	if code != 1005 && code != 0 {
+		body = make([]byte, 2+len(reason))
+		binary.BigEndian.PutUint16(body, code)
+		copy(body[2:], reason)
+	}
+	c.enqueueLocked(ws.OpClose, body)
+}
+
+// frameSink, called by the busy worker.
+
+func (c *Conn) onText(msg []byte) {
+	c.s.stats.framesIn.Add(1)
+	c.s.handler.OnText(c, msg)
+}
+
+func (c *Conn) onPing(p []byte) {
+	c.s.stats.framesIn.Add(1)
+	pong := append([]byte(nil), p...)
+	c.mu.Lock()
+	if c.flags&flagClosing == 0 {
+		if len(c.wq)+1 > c.s.cfg.WriteQueueFrames || c.wqBytes+len(pong) > c.s.cfg.WriteQueueBytes {
+			c.s.stats.slowConsumers.Add(1)
+			c.dropUnstartedLocked()
+			c.startCloseLocked(ReasonSlowConsumer.Code(), ReasonSlowConsumer.String(), true)
+		} else {
+			c.enqueueLocked(ws.OpPong, pong)
+		}
+	}
+	c.mu.Unlock()
+}
+
+func (c *Conn) onPong() {
+	c.s.stats.framesIn.Add(1)
+	c.pingSent.Store(0)
+}
+
+func (c *Conn) onClose(code uint16) {
+	c.s.stats.framesIn.Add(1)
+	c.mu.Lock()
+	c.startCloseLocked(code, ReasonClientClose.String(), true)
+	c.mu.Unlock()
+}
+
+func (c *Conn) stopped() bool { return c.closing.Load() }
+
+// sendPing queues a ping; used by the sweeper.
+func (c *Conn) sendPing() {
+	c.mu.Lock()
+	if c.flags&flagClosing == 0 {
+		c.enqueueLocked(ws.OpPing, nil)
+	}
+	c.mu.Unlock()
+}

@@ -1,0 +1,73 @@
+// Package gateway owns the WebSocket side of Hub: the listener, the upgrade
+// (origin, connection limits and authentication checks), the epoll poller,
+// frame I/O, the per-connection write queue, pings and deadlines, close
+// codes, and the lifetime of every hijacked connection. It holds no room or
+// user state and knows nothing of NATS or memberlist: it calls a Handler.
+//
+// # Serving
+//
+// net/http serves the port. Config.Path is a ServeMux pattern ("GET /ws",
+// "GET /ws/{tenant}"); every other path goes to the api handler given to New.
+// An upgrade is checked in this order: draining (503), a plain GET (400),
+// MaxConns (503), MaxConnsPerIP (429), Origin (403), Handler.Authenticate
+// (401 or the *HTTPError's status). Rejections carry a JSON body
+// {"error":"..."}.
+//
+// # Hijack and raw fd
+//
+// The upgrade hijacks the HTTP connection (gobwas/ws HTTPUpgrader), then reads
+// the socket's fd with SyscallConn().Control. File() is not used: it dups the
+// fd, and the process is limited in descriptors. The net.Conn stays referenced
+// by the Conn, so the runtime neither collects nor closes it; reads and writes
+// go through its RawConn, so a closed fd cannot be reused under a worker that
+// is still using it. Bytes the client sent right behind the request, already
+// buffered by the hijack, are parsed as the first read.
+//
+// # epoll with one-shot registrations
+//
+// One epoll instance and one goroutine in EpollWait serve all connections.
+// Each fd is registered EPOLLIN|EPOLLRDHUP|EPOLLONESHOT, so an event disarms
+// it until the worker that handles it re-arms it: one worker at a time reads a
+// connection, and frames reach Handler.OnText in order. Events go to a fixed
+// pool of Config.Workers goroutines, which read into their own buffer, parse
+// every complete frame (gobwas/ws headers and unmasking) and call OnText
+// synchronously. Only an incomplete frame or fragmented message keeps a buffer,
+// and only until it completes. An idle connection is therefore a small struct:
+// no goroutine, timer or buffer. The epoll event carries a generation number
+// beside the fd, so a stale event never reaches a newer connection that got
+// the same fd.
+//
+// # Write coalescing
+//
+// Conn.Send appends the (shared, immutable) payload to the connection's queue
+// and, if the connection is not already scheduled, puts it on a flush queue. A
+// few flusher goroutines drain it: everything waiting for one connection
+// leaves in one write(2), headers and payloads copied into one buffer. On this
+// hardware a write costs about 9 µs, so coalescing frames that pile up during a
+// burst is the main lever on fan-out throughput. A full socket buffer (EAGAIN)
+// keeps the rest queued and arms EPOLLOUT. The queue is bounded in bytes and
+// frames; overflowing it closes the connection with 1008 "slow_consumer".
+//
+// # Sweeper
+//
+// One goroutine ticks (every second, or a quarter of the shortest timeout)
+// and walks all connections: it pings those quiet for PingInterval, closes with
+// 4001 "timeout" those that sent nothing within PongTimeout of a ping, and ends
+// connections whose queued data has not moved for WriteTimeout ("write_error")
+// or whose close has not flushed within it. There is no timer per connection.
+//
+// # Concurrency contract
+//
+// Handler methods run on the gateway's goroutines and must not block. OnOpen
+// runs on the upgrading goroutine before the connection is registered with
+// epoll, so no OnText races it. OnClose is called exactly once per opened
+// connection, whatever closed it. Conn methods are safe for concurrent use.
+// Lock order: Conn.mu before Server.flushMu and Server.tableMu.
+//
+// # Shutdown
+//
+// http.Server.Shutdown neither closes nor waits for hijacked connections, so
+// Server.Shutdown stops accepting, sends every connection 1001 "shutdown",
+// waits for the close frames to flush (or its context), then shuts the HTTP
+// server and joins every goroutine the gateway started.
+package gateway

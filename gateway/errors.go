@@ -1,0 +1,21 @@
+package gateway
+
+import "errors"
+
+// Sentinel errors.
+var (
+	// ErrServerClosed is returned by Start after Shutdown.
+	ErrServerClosed = errors.New("gateway: server closed")
+	// ErrUnsupported is returned by New on platforms without epoll.
+	ErrUnsupported = errors.New("gateway: platform not supported")
+)
+
+// HTTPError is what Handler.Authenticate returns to refuse an upgrade with a
+// given HTTP status and message (sent as {"error":Message}). Any other error
+// refuses with 401.
+type HTTPError struct {
+	Status  int
+	Message string
+}
+
+func (e *HTTPError) Error() string { return e.Message }

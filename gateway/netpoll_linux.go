@@ -1,0 +1,215 @@
+//go:build linux
+
+package gateway
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// readBufBytes is the size of each worker's read buffer.
+const readBufBytes = 64 << 10
+
+const (
+	evRead  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+	evWrite = unix.EPOLLOUT
+)
+
+// workItem is one readiness event handed from the poller to a worker.
+type workItem struct {
+	c  *Conn
+	ev uint32
+}
+
+func (s *Server) openPoller() error {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("epoll create: %w", err)
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+	if err != nil {
+		unix.Close(epfd)
+		return fmt.Errorf("eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &ev); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return fmt.Errorf("epoll add eventfd: %w", err)
+	}
+	s.epfd, s.evfd = epfd, evfd
+	return nil
+}
+
+// wakePoller makes the poll loop return.
+func (s *Server) wakePoller() {
+	var one = [8]byte{1}
+	_, _ = unix.Write(s.evfd, one[:])
+}
+
+func (s *Server) closePoller() {
+	unix.Close(s.epfd)
+	unix.Close(s.evfd)
+}
+
+// register adds c's fd to epoll, armed for reading.
+func (s *Server) register(c *Conn) error {
+	ev := unix.EpollEvent{Events: evRead, Fd: c.fd, Pad: int32(c.gen)}
+	return unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &ev)
+}
+
+// arm re-arms the one-shot registration of c. The caller holds c.mu and has
+// checked that c is not done, so the fd is still open.
+func (s *Server) arm(c *Conn, write bool) {
+	ev := unix.EpollEvent{Events: evRead, Fd: c.fd, Pad: int32(c.gen)}
+	if write {
+		ev.Events |= evWrite
+	}
+	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &ev); err != nil {
+		s.log.Error("epoll rearm", "conn", c.remote, "err", err)
+	}
+}
+
+// unregister removes c's fd from epoll; the fd is still open.
+func (s *Server) unregister(c *Conn) {
+	_ = unix.EpollCtl(s.epfd, unix.EPOLL_CTL_DEL, int(c.fd), nil)
+}
+
+// pollLoop is the one goroutine in EpollWait. It hands events to workers.
+func (s *Server) pollLoop() {
+	defer close(s.work)
+	events := make([]unix.EpollEvent, 256)
+	items := make([]workItem, 0, len(events))
+	for {
+		n, err := unix.EpollWait(s.epfd, events, -1)
+		if err != nil {
+			if errors.Is(err, unix.EINTR) {
+				continue
+			}
+			s.log.Error("epoll wait", "err", err)
+			return
+		}
+		quit := false
+		s.tableMu.RLock()
+		for i := range n {
+			ev := &events[i]
+			if int(ev.Fd) == s.evfd {
+				quit = true
+				continue
+			}
+			if int(ev.Fd) < len(s.table) {
+				if c := s.table[ev.Fd]; c != nil && c.gen == uint32(ev.Pad) {
+					items = append(items, workItem{c: c, ev: ev.Events})
+				}
+			}
+		}
+		s.tableMu.RUnlock()
+		for i := range items {
+			s.work <- items[i]
+			items[i] = workItem{}
+		}
+		items = items[:0]
+		if quit {
+			return
+		}
+	}
+}
+
+// worker reads ready sockets. Each has its own buffer and parse scratch.
+type worker struct {
+	s      *Server
+	buf    []byte
+	sc     parseScratch
+	n      int
+	err    error
+	readFn func(uintptr) bool
+}
+
+func (w *worker) doRead(fd uintptr) bool {
+	w.n, w.err = unix.Read(int(fd), w.buf)
+	for w.err == unix.EINTR {
+		w.n, w.err = unix.Read(int(fd), w.buf)
+	}
+	return true
+}
+
+func (s *Server) workLoop() {
+	w := &worker{s: s, buf: make([]byte, readBufBytes)}
+	w.readFn = w.doRead
+	for it := range s.work {
+		w.handle(it.c, it.ev)
+	}
+}
+
+func (w *worker) handle(c *Conn, ev uint32) {
+	s := w.s
+	c.mu.Lock()
+	if c.flags&flagDone != 0 {
+		c.mu.Unlock()
+		return
+	}
+	if c.flags&flagBusy != 0 {
+		c.pendingEv |= ev
+		c.mu.Unlock()
+		return
+	}
+	c.flags |= flagBusy
+	c.mu.Unlock()
+	for {
+		if ev&unix.EPOLLOUT != 0 {
+			c.mu.Lock()
+			c.flags &^= flagBlocked
+			c.scheduleLocked()
+			c.mu.Unlock()
+		}
+		if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			w.read(c)
+		}
+		c.mu.Lock()
+		if c.pendingEv != 0 {
+			ev, c.pendingEv = c.pendingEv, 0
+			c.mu.Unlock()
+			continue
+		}
+		c.flags &^= flagBusy
+		if c.flags&flagDone == 0 {
+			s.arm(c, c.flags&flagBlocked != 0)
+		}
+		c.mu.Unlock()
+		return
+	}
+}
+
+// read reads what the socket has (a bounded number of times, for fairness:
+// the one-shot re-arm reports the rest) and feeds it to the frame reader.
+func (w *worker) read(c *Conn) {
+	s := w.s
+	for range 8 {
+		w.n, w.err = 0, nil
+		if err := c.rc.Read(w.readFn); err != nil {
+			s.finalize(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String())
+			return
+		}
+		n, err := w.n, w.err
+		if err == unix.EAGAIN {
+			return
+		}
+		if err != nil || n <= 0 {
+			s.finalize(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String())
+			return
+		}
+		s.stats.bytesIn.Add(uint64(n))
+		c.lastSeen.Store(time.Now().UnixNano())
+		if !c.closing.Load() {
+			if reason := c.rd.feed(&w.sc, w.buf[:n], s.cfg.MaxFrameBytes, c); reason != 0 {
+				s.protocolClose(c, reason)
+			}
+		}
+		if n < len(w.buf) {
+			return
+		}
+	}
+}

@@ -1,0 +1,495 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"runtime"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Handler is what the gateway calls. Its methods are called from the
+// gateway's goroutines (workers, flushers, the sweeper, the upgrading
+// goroutine) and must not block: decode, hand off, return.
+type Handler interface {
+	// Authenticate runs on the HTTP goroutine before the upgrade. An error
+	// refuses it: an *HTTPError with its status, anything else with 401. The
+	// returned value becomes Request.Identity.
+	Authenticate(r *http.Request) (any, error)
+	// OnOpen runs on the upgrading goroutine before any OnText for c. It may
+	// call c.Send and c.Close.
+	OnOpen(c *Conn, r *Request)
+	// OnText gets each complete text message, in order, on a worker. msg is
+	// valid only during the call.
+	OnText(c *Conn, msg []byte)
+	// OnClose is called exactly once per opened connection, whatever ended it.
+	// Send returns false from then on.
+	OnClose(c *Conn, code uint16, reason string)
+}
+
+// Request describes the upgrade request. It is valid only during OnOpen.
+type Request struct {
+	RemoteAddr string
+	Method     string
+	Path       string
+	Params     map[string]string // route params of Config.Path
+	Query      url.Values
+	Header     http.Header
+	Identity   any // what Authenticate returned
+}
+
+// Stats are counters since Start, for metrics.
+type Stats struct {
+	Accepted      uint64            // upgrades completed
+	Rejected      map[string]uint64 // refused upgrades by reason: see Reject* constants
+	BytesIn       uint64
+	BytesOut      uint64
+	FramesIn      uint64
+	FramesOut     uint64
+	Writes        uint64 // write(2) calls
+	SlowConsumers uint64
+	Closed        map[string]uint64 // finished connections by close reason label
+}
+
+// Labels of Stats.Rejected.
+const (
+	RejectDraining   = "draining"
+	RejectBadRequest = "bad_request"
+	RejectMaxConns   = "max_conns"
+	RejectMaxPerIP   = "max_conns_per_ip"
+	RejectOrigin     = "origin"
+	RejectAuth       = "auth"
+	RejectHandshake  = "handshake"
+)
+
+var rejectLabels = []string{RejectDraining, RejectBadRequest, RejectMaxConns, RejectMaxPerIP, RejectOrigin, RejectAuth, RejectHandshake}
+
+type counters struct {
+	accepted, bytesIn, bytesOut, framesIn, framesOut, writes, slowConsumers atomic.Uint64
+	rejected                                                                sync.Map // label -> *atomic.Uint64
+	closed                                                                  sync.Map // label -> *atomic.Uint64
+}
+
+func countIn(m *sync.Map, label string) {
+	v, ok := m.Load(label)
+	if !ok {
+		v, _ = m.LoadOrStore(label, new(atomic.Uint64))
+	}
+	v.(*atomic.Uint64).Add(1)
+}
+
+// Server is the WebSocket gateway: an HTTP server whose Config.Path upgrades
+// to WebSocket connections served by one epoll loop, a worker pool and a few
+// flushers. Its methods are safe for concurrent use.
+type Server struct {
+	cfg        Config
+	handler    Handler
+	api        http.Handler
+	log        *slog.Logger
+	paramNames []string
+	nflush     int
+	maxBatch   int // frames per write; a test seam to measure coalescing
+	tick       time.Duration
+
+	started  atomic.Bool
+	stopped  atomic.Bool
+	draining atomic.Bool
+	ln       net.Listener
+	srv      *http.Server
+	epfd     int
+	evfd     int
+	work     chan workItem
+	quit     chan struct{}
+	wg       sync.WaitGroup
+
+	reserved atomic.Int64 // open conns plus upgrades in progress
+	open     atomic.Int64
+	nextGen  atomic.Uint32
+
+	ipMu  sync.Mutex
+	perIP map[string]int
+
+	tableMu sync.RWMutex
+	table   []*Conn // by fd
+
+	flushMu     sync.Mutex
+	flushCond   *sync.Cond
+	flushQ      []*Conn
+	flushClosed bool
+
+	queuePool sync.Pool
+	stats     counters
+}
+
+var paramRe = regexp.MustCompile(`\{([^}]*)\}`)
+
+// New builds a server without doing any I/O. api serves every path other
+// than cfg.Path (nil answers 404). logger may be nil.
+func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server, error) {
+	if h == nil {
+		return nil, errors.New("gateway: nil handler")
+	}
+	procs := runtime.GOMAXPROCS(0)
+	cfg.setDefaults(procs)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if api == nil {
+		api = http.NotFoundHandler()
+	}
+	s := &Server{
+		cfg:      cfg,
+		handler:  h,
+		api:      api,
+		log:      logger,
+		nflush:   max(2, procs),
+		maxBatch: 1 << 30,
+		perIP:    make(map[string]int),
+		quit:     make(chan struct{}),
+	}
+	s.flushCond = sync.NewCond(&s.flushMu)
+	for _, m := range paramRe.FindAllStringSubmatch(cfg.Path, -1) {
+		name := strings.TrimSuffix(m[1], "...")
+		if name != "$" && name != "" {
+			s.paramNames = append(s.paramNames, name)
+		}
+	}
+	s.tick = min(time.Second, cfg.PingInterval/4, cfg.PongTimeout/4, cfg.WriteTimeout/4)
+	s.tick = max(s.tick, 5*time.Millisecond)
+
+	mux := http.NewServeMux()
+	if err := registerRoutes(mux, "GET "+cfg.Path, http.HandlerFunc(s.serveWS), api); err != nil {
+		return nil, err
+	}
+	s.srv = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: cfg.HandshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelDebug),
+	}
+	return s, nil
+}
+
+func registerRoutes(mux *http.ServeMux, pattern string, ws, api http.Handler) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("gateway: path pattern %q: %v", pattern, r)
+		}
+	}()
+	mux.Handle(pattern, ws)
+	mux.Handle("/", api)
+	return nil
+}
+
+// Start listens on Config.Addr and starts serving; it returns once the
+// listener is open. Calling it again does nothing; after Shutdown it returns
+// ErrServerClosed.
+func (s *Server) Start(ctx context.Context) error {
+	if s.stopped.Load() {
+		return ErrServerClosed
+	}
+	if !s.started.CompareAndSwap(false, true) {
+		return nil
+	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
+	if err != nil {
+		s.started.Store(false)
+		return fmt.Errorf("gateway: listen %s: %w", s.cfg.Addr, err)
+	}
+	if err := s.openPoller(); err != nil {
+		ln.Close()
+		s.started.Store(false)
+		return fmt.Errorf("gateway: %w", err)
+	}
+	s.ln = ln
+	// The work channel is buffered to one EpollWait batch so the poller can
+	// hand a whole batch over while the workers are busy.
+	s.work = make(chan workItem, 256)
+	s.wg.Go(s.pollLoop)
+	for range s.cfg.Workers {
+		s.wg.Go(s.workLoop)
+	}
+	for range s.nflush {
+		s.wg.Go(s.flushLoop)
+	}
+	s.wg.Go(s.sweepLoop)
+	s.wg.Go(func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			s.log.Error("http serve", "err", err)
+		}
+	})
+	s.log.Info("websocket listening", "addr", ln.Addr().String(), "path", s.cfg.Path)
+	return nil
+}
+
+// Addr returns the listen address, or nil before Start.
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// NumConns returns the number of open WebSocket connections.
+func (s *Server) NumConns() int { return int(s.open.Load()) }
+
+// Draining reports whether Shutdown has begun.
+func (s *Server) Draining() bool { return s.draining.Load() }
+
+// Stats returns a snapshot of the counters.
+func (s *Server) Stats() Stats {
+	st := Stats{
+		Accepted:      s.stats.accepted.Load(),
+		BytesIn:       s.stats.bytesIn.Load(),
+		BytesOut:      s.stats.bytesOut.Load(),
+		FramesIn:      s.stats.framesIn.Load(),
+		FramesOut:     s.stats.framesOut.Load(),
+		Writes:        s.stats.writes.Load(),
+		SlowConsumers: s.stats.slowConsumers.Load(),
+		Rejected:      make(map[string]uint64, len(rejectLabels)),
+		Closed:        make(map[string]uint64),
+	}
+	for _, l := range rejectLabels {
+		st.Rejected[l] = 0
+	}
+	s.stats.rejected.Range(func(k, v any) bool {
+		st.Rejected[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	s.stats.closed.Range(func(k, v any) bool {
+		st.Closed[k.(string)] = v.(*atomic.Uint64).Load()
+		return true
+	})
+	return st
+}
+
+// Shutdown stops accepting, closes every connection with 1001 "shutdown"
+// (OnClose is called for each), waits until they have flushed or ctx is done
+// (then closes the rest at once), shuts the HTTP server and stops the
+// gateway's goroutines. It returns ctx's error if ctx ended first. Calling it
+// again does nothing.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	if !s.stopped.CompareAndSwap(false, true) || !s.started.Load() {
+		return nil
+	}
+	_ = s.ln.Close()
+	for _, c := range s.snapshot(nil) {
+		c.Close(ReasonShutdown.Code(), ReasonShutdown.String())
+	}
+	var err error
+	t := time.NewTicker(5 * time.Millisecond)
+	for s.open.Load() > 0 && err == nil {
+		select {
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-t.C:
+		}
+	}
+	t.Stop()
+	for _, c := range s.snapshot(nil) {
+		s.finalize(c, ReasonShutdown.Code(), ReasonShutdown.String())
+	}
+	if err == nil {
+		// The listener is closed already: that error is expected.
+		if serr := s.srv.Shutdown(ctx); serr != nil && !errors.Is(serr, net.ErrClosed) {
+			err = serr
+		}
+	}
+	if err != nil {
+		_ = s.srv.Close()
+	}
+
+	close(s.quit)
+	s.wakePoller()
+	s.flushMu.Lock()
+	s.flushClosed = true
+	s.flushMu.Unlock()
+	s.flushCond.Broadcast()
+	s.wg.Wait()
+	s.closePoller()
+	s.log.Info("websocket stopped")
+	return err
+}
+
+// snapshot appends every registered conn to dst.
+func (s *Server) snapshot(dst []*Conn) []*Conn {
+	s.tableMu.RLock()
+	for _, c := range s.table {
+		if c != nil {
+			dst = append(dst, c)
+		}
+	}
+	s.tableMu.RUnlock()
+	return dst
+}
+
+// insert puts c in the fd table unless the server is draining.
+func (s *Server) insert(c *Conn) bool {
+	s.tableMu.Lock()
+	defer s.tableMu.Unlock()
+	if s.draining.Load() {
+		return false
+	}
+	if int(c.fd) >= len(s.table) {
+		n := max(2*len(s.table), int(c.fd)+1, 1024)
+		t := make([]*Conn, n)
+		copy(t, s.table)
+		s.table = t
+	}
+	s.table[c.fd] = c
+	return true
+}
+
+func (s *Server) remove(c *Conn) {
+	s.tableMu.Lock()
+	if int(c.fd) < len(s.table) && s.table[c.fd] == c {
+		s.table[c.fd] = nil
+	}
+	s.tableMu.Unlock()
+}
+
+// release gives back the connection-count reservations of ip.
+func (s *Server) release(ip string) {
+	s.reserved.Add(-1)
+	if s.cfg.MaxConnsPerIP == 0 {
+		return
+	}
+	s.ipMu.Lock()
+	if n := s.perIP[ip] - 1; n > 0 {
+		s.perIP[ip] = n
+	} else {
+		delete(s.perIP, ip)
+	}
+	s.ipMu.Unlock()
+}
+
+// protocolClose closes c for a peer fault found by the reader.
+func (s *Server) protocolClose(c *Conn, reason CloseReason) {
+	s.log.Warn("closing misbehaving client", "conn", c.remote, "reason", reason.String())
+	c.Close(reason.Code(), reason.String())
+}
+
+// finalize ends c: the socket is closed and OnClose called, exactly once. If
+// a close was started its code and reason win over the given ones.
+func (s *Server) finalize(c *Conn, code uint16, reason string) {
+	c.mu.Lock()
+	if c.flags&flagDone != 0 {
+		c.mu.Unlock()
+		return
+	}
+	if c.flags&flagClosing == 0 {
+		c.flags |= flagClosing
+		c.closing.Store(true)
+		c.code, c.reason = code, reason
+	}
+	if c.flags&flagReady == 0 {
+		c.flags |= flagFinalPend
+		c.mu.Unlock()
+		return
+	}
+	c.flags |= flagDone
+	clean := c.flags&flagClean != 0
+	code, reason = c.code, c.reason
+	s.putQueue(c.wq)
+	c.wq, c.wqOff, c.wqBytes = nil, 0, 0
+	c.mu.Unlock()
+
+	s.unregister(c)
+	s.remove(c)
+	if clean {
+		s.lingerClose(c)
+	}
+	_ = c.nc.Close()
+	s.open.Add(-1)
+	s.release(c.ip)
+	countIn(&s.stats.closed, reason)
+	s.handler.OnClose(c, code, reason)
+}
+
+// lingerClose sends FIN after our close frame and discards what the peer had
+// already sent, so that closing the fd does not reset the connection and
+// destroy the close frame before the peer reads it.
+func (s *Server) lingerClose(c *Conn) {
+	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
+		_ = tc.CloseWrite()
+	}
+	var buf [2048]byte
+	for range 32 {
+		n := 0
+		_ = c.rc.Read(func(fd uintptr) bool {
+			n, _ = unix.Read(int(fd), buf[:])
+			return true
+		})
+		if n <= 0 {
+			return
+		}
+	}
+}
+
+// sweepLoop is the one keepalive goroutine: it pings quiet connections,
+// closes those that do not answer, and ends stuck writes.
+func (s *Server) sweepLoop() {
+	t := time.NewTicker(s.tick)
+	defer t.Stop()
+	var snap []*Conn
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-t.C:
+		}
+		snap = s.snapshot(snap[:0])
+		now := time.Now().UnixNano()
+		for i, c := range snap {
+			s.sweep(c, now)
+			snap[i] = nil
+		}
+	}
+}
+
+func (s *Server) sweep(c *Conn, now int64) {
+	c.mu.Lock()
+	if c.flags&flagDone != 0 || c.flags&flagReady == 0 {
+		c.mu.Unlock()
+		return
+	}
+	closing := c.flags&flagClosing != 0
+	stuck := now-c.progress > int64(s.cfg.WriteTimeout)
+	pending := len(c.wq) > 0
+	c.mu.Unlock()
+	switch {
+	case closing && stuck:
+		s.finalize(c, 0, "")
+		return
+	case closing:
+		return
+	case pending && stuck:
+		s.finalize(c, ReasonWriteError.Code(), ReasonWriteError.String())
+		return
+	}
+	seen, ping := c.lastSeen.Load(), c.pingSent.Load()
+	if ping != 0 && seen < ping {
+		if now-ping > int64(s.cfg.PongTimeout) {
+			c.Close(ReasonTimeout.Code(), ReasonTimeout.String())
+		}
+		return
+	}
+	if now-seen >= int64(s.cfg.PingInterval) {
+		c.pingSent.Store(now)
+		c.sendPing()
+	}
+}

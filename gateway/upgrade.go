@@ -1,0 +1,254 @@
+package gateway
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+func writeJSONError(w http.ResponseWriter, status int, msg string) {
+	body, _ := json.Marshal(struct {
+		Error string `json:"error"`
+	}{msg})
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Content-Length", itoa(len(body)+1))
+	w.WriteHeader(status)
+	_, _ = w.Write(append(body, '\n'))
+}
+
+func itoa(n int) string {
+	var b [20]byte
+	i := len(b)
+	for {
+		i--
+		b[i] = byte('0' + n%10)
+		n /= 10
+		if n == 0 {
+			return string(b[i:])
+		}
+	}
+}
+
+func (s *Server) reject(w http.ResponseWriter, label string, status int, msg string) {
+	countIn(&s.stats.rejected, label)
+	writeJSONError(w, status, msg)
+}
+
+func isUpgrade(r *http.Request) bool {
+	return strings.EqualFold(r.Header.Get("Upgrade"), "websocket") &&
+		headerHasToken(r.Header.Values("Connection"), "upgrade")
+}
+
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func remoteIP(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	return host
+}
+
+// originAllowed applies Config.AllowedOrigins to the Origin header of r.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" || len(s.cfg.AllowedOrigins) == 0 {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err == nil && u.Host != "" && strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	for _, a := range s.cfg.AllowedOrigins {
+		if a == "*" || strings.EqualFold(a, origin) {
+			return true
+		}
+		scheme, host, ok := strings.Cut(a, "://")
+		if !ok || !strings.HasPrefix(host, "*.") || u == nil {
+			continue
+		}
+		suffix := host[1:] // ".example.com"
+		if strings.EqualFold(u.Scheme, scheme) && len(u.Host) > len(suffix) &&
+			strings.EqualFold(u.Host[len(u.Host)-len(suffix):], suffix) {
+			return true
+		}
+	}
+	return false
+}
+
+// serveWS checks and upgrades a request on Config.Path.
+func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
+	if s.draining.Load() {
+		s.reject(w, RejectDraining, http.StatusServiceUnavailable, "shutting down")
+		return
+	}
+	if !isUpgrade(r) {
+		s.reject(w, RejectBadRequest, http.StatusBadRequest, "websocket upgrade required")
+		return
+	}
+	if max := s.cfg.MaxConns; max > 0 {
+		if s.reserved.Add(1) > int64(max) {
+			s.reserved.Add(-1)
+			s.reject(w, RejectMaxConns, http.StatusServiceUnavailable, "too many connections")
+			return
+		}
+	} else {
+		s.reserved.Add(1)
+	}
+	ip := remoteIP(r.RemoteAddr)
+	if max := s.cfg.MaxConnsPerIP; max > 0 {
+		s.ipMu.Lock()
+		n := s.perIP[ip]
+		if n >= max {
+			s.ipMu.Unlock()
+			s.reserved.Add(-1)
+			s.reject(w, RejectMaxPerIP, http.StatusTooManyRequests, "too many connections from this address")
+			return
+		}
+		s.perIP[ip] = n + 1
+		s.ipMu.Unlock()
+	}
+	opened := false
+	defer func() {
+		if !opened {
+			s.release(ip)
+		}
+	}()
+	if !s.originAllowed(r) {
+		s.reject(w, RejectOrigin, http.StatusForbidden, "origin not allowed")
+		return
+	}
+	identity, err := s.handler.Authenticate(r)
+	if err != nil {
+		status, msg := http.StatusUnauthorized, err.Error()
+		if he, ok := errors.AsType[*HTTPError](err); ok {
+			if he.Status != 0 {
+				status = he.Status
+			}
+			msg = he.Message
+		}
+		if msg == "" {
+			msg = http.StatusText(status)
+		}
+		s.reject(w, RejectAuth, status, msg)
+		return
+	}
+
+	up := ws.HTTPUpgrader{Timeout: s.cfg.HandshakeTimeout}
+	nc, rw, _, err := up.Upgrade(r, w)
+	if err != nil {
+		countIn(&s.stats.rejected, RejectHandshake)
+		if nc != nil {
+			_ = nc.Close()
+		}
+		s.log.Debug("upgrade failed", "conn", r.RemoteAddr, "err", err)
+		return
+	}
+	c, err := s.newConn(nc, r.RemoteAddr, ip)
+	if err != nil {
+		_ = nc.Close()
+		s.log.Error("upgrade: raw socket", "conn", r.RemoteAddr, "err", err)
+		return
+	}
+	if !s.insert(c) {
+		s.goAway(nc)
+		return
+	}
+	opened = true
+	s.open.Add(1)
+	s.stats.accepted.Add(1)
+
+	req := &Request{
+		RemoteAddr: r.RemoteAddr,
+		Method:     r.Method,
+		Path:       r.URL.Path,
+		Query:      r.URL.Query(),
+		Header:     r.Header,
+		Identity:   identity,
+	}
+	if len(s.paramNames) > 0 {
+		req.Params = make(map[string]string, len(s.paramNames))
+		for _, name := range s.paramNames {
+			req.Params[name] = r.PathValue(name)
+		}
+	}
+	s.handler.OnOpen(c, req)
+
+	// Bytes the client sent right after the request are already in the
+	// hijacked bufio.Reader: they are the first read data.
+	if n := rw.Reader.Buffered(); n > 0 && !c.closing.Load() {
+		buf := make([]byte, n)
+		_, _ = rw.Reader.Read(buf)
+		s.stats.bytesIn.Add(uint64(n))
+		if reason := c.rd.feed(new(parseScratch), buf, s.cfg.MaxFrameBytes, c); reason != 0 {
+			s.protocolClose(c, reason)
+		}
+	}
+
+	if err := s.register(c); err != nil {
+		s.log.Error("epoll add", "conn", c.remote, "err", err)
+		c.mu.Lock()
+		c.flags |= flagReady
+		c.mu.Unlock()
+		s.finalize(c, ReasonWriteError.Code(), ReasonWriteError.String())
+		return
+	}
+	c.mu.Lock()
+	c.flags |= flagReady
+	pend := c.flags&flagFinalPend != 0
+	if !pend {
+		c.scheduleLocked()
+	}
+	c.mu.Unlock()
+	if pend {
+		s.finalize(c, 0, "")
+	}
+}
+
+// newConn wraps an upgraded socket. It reads the fd through Control, which
+// does not dup it (File would, and costs a descriptor per connection).
+func (s *Server) newConn(nc net.Conn, remote, ip string) (*Conn, error) {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return nil, errors.New("gateway: connection has no raw socket")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	fd := -1
+	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
+		return nil, err
+	}
+	c := &Conn{s: s, nc: nc, rc: rc, fd: int32(fd), gen: s.nextGen.Add(1), remote: remote, ip: ip}
+	c.lastSeen.Store(time.Now().UnixNano())
+	return c, nil
+}
+
+// goAway closes an upgraded socket that arrived during Shutdown, before
+// OnOpen, with a 1001 close frame.
+func (s *Server) goAway(nc net.Conn) {
+	body := make([]byte, 2, 2+len("shutdown"))
+	binary.BigEndian.PutUint16(body, ReasonShutdown.Code())
+	body = append(body, "shutdown"...)
+	_ = nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
+	_ = ws.WriteFrame(nc, ws.NewCloseFrame(body))
+	_ = nc.Close()
+}

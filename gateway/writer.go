@@ -1,0 +1,220 @@
+package gateway
+
+import (
+	"errors"
+	"time"
+
+	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
+)
+
+// flushBufBytes is the size of each flusher's scratch buffer: the most one
+// write(2) sends. 64 KiB holds hundreds of typical frames.
+const flushBufBytes = 64 << 10
+
+// pushFlush puts c on the flush queue. The caller holds c.mu and has set
+// flagScheduled, so c is on the queue at most once.
+func (s *Server) pushFlush(c *Conn) {
+	s.flushMu.Lock()
+	s.flushQ = append(s.flushQ, c)
+	s.flushMu.Unlock()
+	s.flushCond.Signal()
+}
+
+// popFlush moves up to max queued conns into dst; it blocks until there is
+// one, and returns false once the queue is closed.
+func (s *Server) popFlush(dst []*Conn, max int) ([]*Conn, bool) {
+	s.flushMu.Lock()
+	defer s.flushMu.Unlock()
+	for len(s.flushQ) == 0 {
+		if s.flushClosed {
+			return dst, false
+		}
+		s.flushCond.Wait()
+	}
+	n := min(len(s.flushQ), max)
+	dst = append(dst, s.flushQ[:n]...)
+	rest := copy(s.flushQ, s.flushQ[n:])
+	clear(s.flushQ[rest:])
+	s.flushQ = s.flushQ[:rest]
+	if len(s.flushQ) > 0 {
+		s.flushCond.Signal() // let another flusher share the backlog
+	}
+	return dst, true
+}
+
+// hdrWriter collects one header written by ws.WriteHeaderBuffer.
+type hdrWriter struct{ b []byte }
+
+func (w *hdrWriter) Write(p []byte) (int, error) {
+	w.b = append(w.b, p...)
+	return len(p), nil
+}
+
+// flusher is one flush goroutine and its scratch space.
+type flusher struct {
+	s       *Server
+	buf     []byte
+	hdr     [ws.MaxHeaderSize]byte
+	hw      hdrWriter
+	wbuf    []byte // argument of doWrite
+	n       int
+	err     error
+	writeFn func(uintptr) bool
+}
+
+func (s *Server) flushLoop() {
+	f := &flusher{s: s, buf: make([]byte, flushBufBytes), hw: hdrWriter{b: make([]byte, 0, ws.MaxHeaderSize)}}
+	f.writeFn = f.doWrite
+	batch := make([]*Conn, 0, 64)
+	for {
+		var ok bool
+		batch, ok = s.popFlush(batch[:0], cap(batch))
+		if !ok {
+			return
+		}
+		for i, c := range batch {
+			f.flush(c)
+			batch[i] = nil
+		}
+	}
+}
+
+func (f *flusher) doWrite(fd uintptr) bool {
+	f.n, f.err = unix.Write(int(fd), f.wbuf)
+	for f.err == unix.EINTR {
+		f.n, f.err = unix.Write(int(fd), f.wbuf)
+	}
+	return true
+}
+
+func header(fr *outFrame) ws.Header {
+	return ws.Header{Fin: true, OpCode: fr.op, Length: int64(len(fr.payload))}
+}
+
+// fill serializes the frames waiting in c.wq into f.buf, starting c.wqOff
+// bytes into the first one. The caller holds c.mu.
+func (f *flusher) fill(c *Conn) int {
+	n, off := 0, c.wqOff
+	for i := 0; i < len(c.wq) && i < f.s.maxBatch && n < len(f.buf); i++ {
+		fr := &c.wq[i]
+		f.hw.b = f.hw.b[:0]
+		_ = ws.WriteHeaderBuffer(&f.hw, header(fr), f.hdr[:])
+		if h := f.hw.b; off < len(h) {
+			n += copy(f.buf[n:], h[off:])
+			off = 0
+		} else {
+			off -= len(h)
+		}
+		n += copy(f.buf[n:], fr.payload[off:])
+		off = 0
+	}
+	return n
+}
+
+// consumeLocked drops the n written bytes from the front of c.wq.
+func (c *Conn) consumeLocked(n int) (frames int) {
+	w := n + c.wqOff
+	i := 0
+	for ; i < len(c.wq); i++ {
+		fl := ws.HeaderSize(header(&c.wq[i])) + len(c.wq[i].payload)
+		if w < fl {
+			break
+		}
+		w -= fl
+		c.wqBytes -= len(c.wq[i].payload)
+	}
+	c.wqOff = w
+	rest := copy(c.wq, c.wq[i:])
+	clear(c.wq[rest:])
+	c.wq = c.wq[:rest]
+	return i
+}
+
+// flush writes what waits for c in one write(2). The caller took c off the
+// flush queue; c has flagScheduled set.
+func (f *flusher) flush(c *Conn) {
+	s := f.s
+	c.mu.Lock()
+	if c.flags&flagDone != 0 || len(c.wq) == 0 {
+		c.flags &^= flagScheduled
+		c.mu.Unlock()
+		return
+	}
+	f.wbuf = f.buf[:f.fill(c)]
+	c.mu.Unlock()
+
+	f.n, f.err = 0, nil
+	if err := c.rc.Write(f.writeFn); err != nil {
+		f.err = err
+	}
+	n, err, wlen := f.n, f.err, len(f.wbuf)
+	f.wbuf = nil
+	if n < 0 {
+		n = 0
+	}
+	s.stats.writes.Add(1)
+	s.stats.bytesOut.Add(uint64(n))
+
+	var finalizeAs CloseReason
+	c.mu.Lock()
+	if c.flags&flagDone != 0 {
+		c.flags &^= flagScheduled
+		c.mu.Unlock()
+		return
+	}
+	if n > 0 {
+		s.stats.framesOut.Add(uint64(c.consumeLocked(n)))
+		c.progress = time.Now().UnixNano()
+	}
+	switch {
+	case err == unix.EAGAIN || (err == nil && n < wlen):
+		// The socket buffer is full: wait for EPOLLOUT.
+		c.flags |= flagBlocked
+		c.flags &^= flagScheduled
+		if c.flags&flagBusy == 0 {
+			s.arm(c, true)
+		}
+	case err != nil:
+		c.flags &^= flagScheduled
+		finalizeAs = ReasonConnectionLost
+		if !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.ECONNRESET) {
+			finalizeAs = ReasonWriteError
+		}
+	case len(c.wq) == 0:
+		c.flags &^= flagScheduled
+		s.putQueue(c.wq)
+		c.wq, c.wqOff, c.wqBytes = nil, 0, 0
+		if c.flags&flagClosing != 0 {
+			c.flags |= flagClean
+			finalizeAs = -1
+		}
+	default:
+		// More is waiting (it did not fit, or arrived meanwhile): go to the
+		// back of the queue so that it gathers more frames.
+		s.pushFlush(c)
+	}
+	c.mu.Unlock()
+	switch {
+	case finalizeAs < 0:
+		s.finalize(c, 0, "")
+	case finalizeAs > 0:
+		s.finalize(c, finalizeAs.Code(), finalizeAs.String())
+	}
+}
+
+func (s *Server) getQueue() []outFrame {
+	if q, ok := s.queuePool.Get().(*[]outFrame); ok {
+		return (*q)[:0]
+	}
+	return make([]outFrame, 0, 8)
+}
+
+func (s *Server) putQueue(q []outFrame) {
+	if q == nil || cap(q) > 4096 {
+		return
+	}
+	clear(q[:cap(q)])
+	q = q[:0]
+	s.queuePool.Put(&q)
+}
