@@ -115,7 +115,7 @@ func (v *flagValue) IsBoolFlag() bool {
 func NewFlagSet(name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	def := Default()
-	fs.Var(&flagValue{}, configFlag, "HCL config file (see SPEC §2)")
+	fs.Var(&flagValue{}, configFlag, "HCL config file (connector, flow, node, auth, cluster and metrics blocks)")
 	for i := range options {
 		o := &options[i]
 		fs.Var(&flagValue{opt: o, def: formatField(o.field(def))}, o.flag, o.usage)

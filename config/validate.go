@@ -1,9 +1,11 @@
 package config
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -24,7 +26,27 @@ func (c *Config) Validate() error {
 	v.auth()
 	v.cluster()
 	v.flows()
+	// Report in file order; problems from flags and env come last.
+	slices.SortStableFunc(v.errs, func(a, b error) int {
+		pa, pb := errPos(a), errPos(b)
+		switch {
+		case pa == nil && pb == nil:
+			return 0
+		case pa == nil:
+			return 1
+		case pb == nil:
+			return -1
+		}
+		return cmp.Or(cmp.Compare(pa.Line, pb.Line), cmp.Compare(pa.Column, pb.Column))
+	})
 	return errors.Join(v.errs...)
+}
+
+func errPos(err error) *hcl.Pos {
+	if d, ok := err.(*hcl.Diagnostic); ok && d.Subject != nil {
+		return &d.Subject.Start
+	}
+	return nil
 }
 
 type validator struct {
