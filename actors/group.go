@@ -1,0 +1,221 @@
+package actors
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hubrt/hub/metrics"
+)
+
+// member is a connection as a group holds it.
+type member struct {
+	seq  uint64
+	sink Sink
+	pid  *actor.PID
+}
+
+type (
+	joinReq struct {
+		name   string
+		member member
+		id     []byte // client frame id to acknowledge; nil for none
+		notify bool   // tell the connection with userJoined once routable
+	}
+	leaveReq struct {
+		name   string
+		member member
+		id     []byte
+		ack    bool
+	}
+	countReq struct{ name string }
+	ready    struct{}
+)
+
+// registry keeps the groups of one kind: it spawns a group actor on the
+// first join, stops it after the last leave, and tells the bus when the
+// node's interest in the name starts and ends. All membership changes go
+// through its manager actor, which makes spawn and stop race-free;
+// deliveries look the group up in a concurrent map and go straight to it.
+type registry struct {
+	sys    *System
+	kind   Kind
+	pid    *actor.PID
+	groups sync.Map // name → *actor.PID
+	n      atomic.Int64
+}
+
+func newRegistry(s *System, kind Kind) *registry {
+	r := &registry{sys: s, kind: kind}
+	r.pid = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor {
+		return &manager{r: r, entries: map[string]*entry{}}
+	}))
+	return r
+}
+
+func (r *registry) join(name string, m member, id []byte, notify bool) {
+	r.sys.root.Send(r.pid, &joinReq{name: name, member: m, id: id, notify: notify})
+}
+
+func (r *registry) leave(name string, m member, id []byte) {
+	r.sys.root.Send(r.pid, &leaveReq{name: name, member: m, id: id, ack: id != nil})
+}
+
+func (r *registry) deliver(name string, frame []byte, exclude uint64) {
+	if pid, ok := r.groups.Load(name); ok {
+		r.sys.root.Send(pid.(*actor.PID), &deliver{frame: frame, exclude: exclude})
+	}
+}
+
+func (r *registry) count(name string) int {
+	res, err := r.sys.root.RequestFuture(r.pid, countReq{name}, 5*time.Second).Result()
+	if err != nil {
+		return 0
+	}
+	return res.(int)
+}
+
+func (r *registry) size() int { return int(r.n.Load()) }
+
+func (r *registry) gauge(delta float64) {
+	if r.kind == KindUser {
+		metrics.Users.Add(delta)
+	} else {
+		metrics.Rooms.Add(delta)
+	}
+}
+
+type entry struct {
+	pid     *actor.PID
+	members int
+}
+
+type manager struct {
+	r       *registry
+	entries map[string]*entry
+}
+
+func (m *manager) Receive(ctx actor.Context) {
+	r := m.r
+	switch msg := ctx.Message().(type) {
+	case *joinReq:
+		e := m.entries[msg.name]
+		if e == nil {
+			name := msg.name
+			pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
+				return newGroup(r.sys, r.kind, name, false)
+			}))
+			e = &entry{pid: pid}
+			m.entries[name] = e
+			r.groups.Store(name, pid)
+			r.n.Add(1)
+			r.gauge(1)
+			root := r.sys.root
+			r.sys.opts.Bus.Interest(r.kind, name, true, func() { root.Send(pid, ready{}) })
+		}
+		e.members++
+		ctx.Send(e.pid, msg)
+	case *leaveReq:
+		e := m.entries[msg.name]
+		if e == nil {
+			if msg.ack {
+				ctx.Send(msg.member.pid, &ackFrame{msg.id})
+			}
+			return
+		}
+		e.members--
+		ctx.Send(e.pid, msg)
+		if e.members <= 0 {
+			delete(m.entries, msg.name)
+			r.groups.CompareAndDelete(msg.name, e.pid)
+			r.n.Add(-1)
+			r.gauge(-1)
+			ctx.Poison(e.pid)
+			r.sys.opts.Bus.Interest(r.kind, msg.name, false, nil)
+		}
+	case countReq:
+		n := 0
+		if e := m.entries[msg.name]; e != nil {
+			n = e.members
+		}
+		ctx.Respond(n)
+	}
+}
+
+// group is the actor of one room or user (or, with all set, of every local
+// connection). It holds the local members and hands each delivery's
+// pre-encoded frame to each member's sink with a direct call.
+type group struct {
+	sys     *System
+	kind    Kind
+	name    string
+	ready   bool
+	members []member
+	index   map[uint64]int
+	pending []*joinReq // joins to acknowledge once the bus has the interest
+}
+
+func newGroup(s *System, kind Kind, name string, all bool) *group {
+	return &group{sys: s, kind: kind, name: name, ready: all, index: map[uint64]int{}}
+}
+
+func (g *group) Receive(ctx actor.Context) {
+	switch msg := ctx.Message().(type) {
+	case *deliver:
+		var sent, dropped int
+		for i := range g.members {
+			m := &g.members[i]
+			if m.seq == msg.exclude {
+				continue
+			}
+			if m.sink.Send(msg.frame) {
+				sent++
+			} else {
+				dropped++
+			}
+		}
+		metrics.Deliveries.Add(float64(sent))
+		if dropped > 0 {
+			metrics.DeliveriesDropped.Add(float64(dropped))
+		}
+	case *joinReq:
+		if _, ok := g.index[msg.member.seq]; !ok {
+			g.index[msg.member.seq] = len(g.members)
+			g.members = append(g.members, msg.member)
+		}
+		if g.ready {
+			g.acknowledge(ctx, msg)
+		} else {
+			g.pending = append(g.pending, msg)
+		}
+	case ready:
+		g.ready = true
+		for _, j := range g.pending {
+			g.acknowledge(ctx, j)
+		}
+		g.pending = nil
+	case *leaveReq:
+		if i, ok := g.index[msg.member.seq]; ok {
+			last := len(g.members) - 1
+			g.members[i] = g.members[last]
+			g.index[g.members[i].seq] = i
+			g.members[last] = member{}
+			g.members = g.members[:last]
+			delete(g.index, msg.member.seq)
+		}
+		if msg.ack {
+			ctx.Send(msg.member.pid, &ackFrame{msg.id})
+		}
+	}
+}
+
+func (g *group) acknowledge(ctx actor.Context, j *joinReq) {
+	switch {
+	case j.notify:
+		ctx.Send(j.member.pid, &userJoined{})
+	case j.id != nil:
+		ctx.Send(j.member.pid, &ackFrame{j.id})
+	}
+}

@@ -1,0 +1,314 @@
+package actors
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hubrt/hub/protocol"
+)
+
+// Sink is one client connection's outbound side, as the transport offers it.
+// Send queues a pre-encoded frame and must not block; the same payload is
+// handed to many sinks and must not be modified. Close ends the connection;
+// the transport then reports the end through Conn.Closed.
+type Sink interface {
+	Send(payload []byte) bool
+	Close(code uint16, reason string)
+}
+
+// Kind says what a group routes to.
+type Kind uint8
+
+// Group kinds.
+const (
+	KindRoom Kind = iota
+	KindUser
+)
+
+func (k Kind) String() string {
+	if k == KindUser {
+		return "user"
+	}
+	return "room"
+}
+
+// Bus is what the actors need from the routing layer.
+type Bus interface {
+	// Interest says this node now has (on) or no longer has (!on) a local
+	// member of the room or user. done, when not nil, is called once the
+	// node receives what is published to it (the subscription is live).
+	Interest(kind Kind, name string, on bool, done func())
+	// Route publishes a client's message to a room or user on every node;
+	// from is the sender's user ("" when anonymous), exclude the sending
+	// connection's id (it does not receive its own room message).
+	Route(kind Kind, name, from, exclude string, data []byte)
+	// Event publishes an event for backends; reply is the subject replies to
+	// it go to ("" for none).
+	Event(event string, payload []byte, reply string)
+	// ReplySubject is the subject backends answer a connection's messages on.
+	ReplySubject(connID string) string
+}
+
+// Options configure a System.
+type Options struct {
+	Node                 string // node name, a valid subject token
+	Bus                  Bus
+	MaxRoomsPerConn      int     // 0 = unlimited
+	MessagesPerSecond    float64 // per connection; 0 = unlimited
+	MessageBurst         int
+	ClientPublish        bool // clients may send to rooms
+	ClientDirect         bool // clients may send to users
+	Logger               *slog.Logger
+	Now                  func() time.Time
+	// OnEvent, when set, sees each event after it is published, with the
+	// reply subject of message events (the flows from ws sources use it).
+	// It runs on the connection's actor and must not block.
+	OnEvent func(event string, payload []byte, reply string)
+}
+
+// System holds every connection, room and user actor of one node.
+type System struct {
+	opts  Options
+	as    *actor.ActorSystem
+	root  *actor.RootContext
+	props *actor.Props
+	log   *slog.Logger
+
+	rooms *registry
+	users *registry
+	all   *actor.PID // the broadcast group: every local connection
+
+	idBase string // "<node>." prefix of local connection ids
+	seq    atomic.Uint64
+	conns  sync.Map // local sequence (uint64) → *Conn
+	nconns atomic.Int64
+	closed sync.WaitGroup
+}
+
+// New starts a System.
+func New(opts Options) *System {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.MessageBurst <= 0 {
+		opts.MessageBurst = int(opts.MessagesPerSecond)
+		if opts.MessageBurst < 1 {
+			opts.MessageBurst = 1
+		}
+	}
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	as := actor.NewActorSystem(
+		actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }),
+		actor.WithDeadLetterThrottleCount(0),
+	)
+	s := &System{
+		opts:   opts,
+		as:     as,
+		root:   as.Root,
+		log:    opts.Logger,
+		idBase: opts.Node + ".",
+	}
+	// Connection ids start from the boot time so ids stay unique in the
+	// cluster across restarts of a node with the same name.
+	s.seq.Store(uint64(opts.Now().UnixMilli()) << 12)
+	s.props = actor.PropsFromProducer(func() actor.Actor { return nil }, actor.WithMailbox(newLeanMailbox))
+	s.rooms = newRegistry(s, KindRoom)
+	s.users = newRegistry(s, KindUser)
+	s.all = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newGroup(s, KindRoom, "", true) }))
+	return s
+}
+
+// ConnID is a connection's cluster-wide id, "<node>.<seq>".
+func (s *System) connID(seq uint64) string {
+	return s.idBase + strconv.FormatUint(seq, 36)
+}
+
+// LocalSeq returns the local sequence of a connection id of this node.
+func (s *System) LocalSeq(id string) (uint64, bool) {
+	rest, ok := strings.CutPrefix(id, s.idBase)
+	if !ok {
+		return 0, false
+	}
+	seq, err := strconv.ParseUint(rest, 36, 64)
+	return seq, err == nil
+}
+
+// NodeOf returns the node part of a connection id.
+func NodeOf(id string) string {
+	i := strings.LastIndexByte(id, '.')
+	if i <= 0 {
+		return ""
+	}
+	return id[:i]
+}
+
+// OpenRequest describes a new connection.
+type OpenRequest struct {
+	User       string
+	RoomGlobs  []string // nil: every room may be joined
+	Peer       string
+	Method     string
+	Path       string
+	Params     map[string]string
+	Query      map[string][]string
+	Headers    map[string][]string
+	RemoteAddr string
+}
+
+// Open spawns the actor of a new connection and publishes its connect event
+// once it is routable (member of its user's group).
+func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
+	seq := s.seq.Add(1)
+	c := &Conn{
+		sys:  s,
+		sink: sink,
+		seq:  seq,
+		info: ConnInfo{
+			ID:          s.connID(seq),
+			User:        r.User,
+			Node:        s.opts.Node,
+			Peer:        r.Peer,
+			ConnectedAt: s.opts.Now(),
+		},
+		globs:  r.RoomGlobs,
+		tokens: float64(s.opts.MessageBurst),
+	}
+	c.meta = protocol.EncodeMeta(&protocol.ConnMeta{
+		ConnectionID: c.info.ID, User: r.User, Node: s.opts.Node, Peer: r.Peer,
+		Method: r.Method, Path: r.Path, Params: r.Params, Query: r.Query, Headers: r.Headers,
+	})
+	s.conns.Store(seq, c)
+	s.nconns.Add(1)
+	s.closed.Add(1)
+	props := actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithMailbox(newLeanMailbox))
+	c.pid = s.root.Spawn(props)
+	return c
+}
+
+// NumConns is the number of open local connections.
+func (s *System) NumConns() int { return int(s.nconns.Load()) }
+
+func (s *System) lookup(id string) (*Conn, bool) {
+	seq, ok := s.LocalSeq(id)
+	if !ok {
+		return nil, false
+	}
+	v, ok := s.conns.Load(seq)
+	if !ok {
+		return nil, false
+	}
+	return v.(*Conn), true
+}
+
+// DeliverRoom hands an encoded frame to the local members of room, except
+// the connection whose id is exclude.
+func (s *System) DeliverRoom(room string, frame []byte, exclude string) {
+	s.rooms.deliver(room, frame, s.excludeSeq(exclude))
+}
+
+// DeliverUser hands an encoded frame to the local connections of user.
+func (s *System) DeliverUser(user string, frame []byte, exclude string) {
+	s.users.deliver(user, frame, s.excludeSeq(exclude))
+}
+
+// DeliverAll hands an encoded frame to every local connection.
+func (s *System) DeliverAll(frame []byte) {
+	s.root.Send(s.all, &deliver{frame: frame})
+}
+
+// DeliverConn hands an encoded frame to one local connection; false when
+// it is not here.
+func (s *System) DeliverConn(id string, frame []byte) bool {
+	c, ok := s.lookup(id)
+	if !ok {
+		return false
+	}
+	c.deliver(frame)
+	return true
+}
+
+// Reply delivers a backend's reply to the connection whose id is id.
+func (s *System) Reply(id string, r protocol.Reply) bool {
+	c, ok := s.lookup(id)
+	if !ok {
+		return false
+	}
+	s.root.Send(c.pid, &reply{r})
+	return true
+}
+
+// Kick closes a local connection with 4000 "kicked".
+func (s *System) Kick(id string) bool {
+	c, ok := s.lookup(id)
+	if !ok {
+		return false
+	}
+	c.sink.Close(4000, "kicked")
+	return true
+}
+
+// Info describes a local connection.
+func (s *System) Info(id string) (ConnInfo, bool) {
+	c, ok := s.lookup(id)
+	if !ok {
+		return ConnInfo{}, false
+	}
+	res, err := s.root.RequestFuture(c.pid, infoRequest{}, 5*time.Second).Result()
+	if err != nil {
+		return ConnInfo{}, false
+	}
+	info, ok := res.(ConnInfo)
+	return info, ok
+}
+
+// RoomMembers is the number of local members of room.
+func (s *System) RoomMembers(room string) int { return s.rooms.count(room) }
+
+// UserConns is the number of local connections of user.
+func (s *System) UserConns(user string) int { return s.users.count(user) }
+
+// Counts returns the number of rooms and users with local members.
+func (s *System) Counts() (rooms, users int) { return s.rooms.size(), s.users.size() }
+
+func (s *System) excludeSeq(id string) uint64 {
+	if id == "" {
+		return 0
+	}
+	seq, _ := s.LocalSeq(id)
+	return seq
+}
+
+// Wait blocks until every connection opened so far has ended and published
+// its disconnect event, or ctx is done.
+func (s *System) Wait(ctx context.Context) error {
+	done := make(chan struct{})
+	go func() { s.closed.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%d connections still open: %w", s.NumConns(), ctx.Err())
+	}
+}
+
+func (s *System) event(name string, payload []byte, reply string) {
+	s.opts.Bus.Event(name, payload, reply)
+	if h := s.opts.OnEvent; h != nil {
+		h(name, payload, reply)
+	}
+}
+
+// Shutdown stops every actor.
+func (s *System) Shutdown() { s.as.Shutdown() }

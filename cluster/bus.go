@@ -1,0 +1,312 @@
+package cluster
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hubrt/hub/actors"
+	"github.com/hubrt/hub/metrics"
+	"github.com/hubrt/hub/protocol"
+)
+
+// Headers the hub sets on the messages it routes for clients.
+const (
+	HeaderFrom    = "Hub-From"    // the sending connection's user
+	HeaderExclude = "Hub-Exclude" // the sending connection's id: it does not get its own room message
+)
+
+// Deliverer is the local side of routing: the actor system.
+type Deliverer interface {
+	DeliverRoom(room string, frame []byte, exclude string)
+	DeliverUser(user string, frame []byte, exclude string)
+	DeliverAll(frame []byte)
+	DeliverConn(id string, frame []byte) bool
+	Reply(id string, r protocol.Reply) bool
+}
+
+// BusOptions configure a Bus.
+type BusOptions struct {
+	Conn   *nats.Conn // connected by the caller
+	Prefix string     // subject prefix, "hub"
+	Node   string     // this node's name, a subject token
+	Logger *slog.Logger
+	// QueueLen bounds the messages received and not yet dispatched; past it
+	// NATS drops messages for this node (counted in hub_nats_dropped_total).
+	QueueLen int
+}
+
+// Bus routes through NATS. It subscribes to a room or user subject only
+// while the node has a local member of it, and to the broadcast, its own
+// connections' and its replies' subjects for its whole life. All
+// subscriptions feed one channel drained by one goroutine, so the goroutine
+// count does not grow with rooms and messages to one subject stay in order.
+type Bus struct {
+	nc     *nats.Conn
+	prefix string
+	node   string
+	log    *slog.Logger
+	d      Deliverer
+	msgs   chan *nats.Msg
+
+	mu      sync.Mutex
+	queue   []interest
+	wake    chan struct{}
+	subs    map[string]*nats.Subscription // subject → subscription, owned by the interest loop
+	fixed   []*nats.Subscription
+	stop    chan struct{}
+	done    sync.WaitGroup
+	stopped bool
+}
+
+type interest struct {
+	subject string
+	on      bool
+	done    func()
+}
+
+// NewBus subscribes the node's fixed subjects and starts dispatching to d.
+func NewBus(o BusOptions, d Deliverer) (*Bus, error) {
+	if o.QueueLen <= 0 {
+		o.QueueLen = 1 << 16
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	b := &Bus{
+		nc: o.Conn, prefix: o.Prefix, node: o.Node, log: o.Logger, d: d,
+		msgs: make(chan *nats.Msg, o.QueueLen),
+		wake: make(chan struct{}, 1), subs: map[string]*nats.Subscription{},
+		stop: make(chan struct{}),
+	}
+	for _, subj := range []string{
+		b.prefix + ".broadcast",
+		b.prefix + ".conn." + b.node + ".*",
+		b.prefix + ".reply." + b.node + ".*",
+	} {
+		sub, err := b.nc.ChanSubscribe(subj, b.msgs)
+		if err != nil {
+			b.unsubscribeAll()
+			return nil, fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+		b.fixed = append(b.fixed, sub)
+	}
+	if err := b.nc.FlushTimeout(10 * time.Second); err != nil {
+		b.unsubscribeAll()
+		return nil, fmt.Errorf("nats: %w", err)
+	}
+	metrics.NATSSubscriptions.Add(float64(len(b.fixed)))
+	b.done.Add(2)
+	go b.dispatch()
+	go b.interestLoop()
+	return b, nil
+}
+
+// Subject returns prefix + "." + rest.
+func (b *Bus) Subject(rest string) string { return b.prefix + "." + rest }
+
+// Conn is the NATS connection the bus uses.
+func (b *Bus) Conn() *nats.Conn { return b.nc }
+
+func (b *Bus) subject(kind actors.Kind, name string) string {
+	if kind == actors.KindUser {
+		return b.prefix + ".user." + name
+	}
+	return b.prefix + ".room." + name
+}
+
+// Interest implements actors.Bus.
+func (b *Bus) Interest(kind actors.Kind, name string, on bool, done func()) {
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		if done != nil {
+			done()
+		}
+		return
+	}
+	b.queue = append(b.queue, interest{subject: b.subject(kind, name), on: on, done: done})
+	b.mu.Unlock()
+	select {
+	case b.wake <- struct{}{}:
+	default:
+	}
+}
+
+// interestLoop applies subscription changes in order, in batches: one
+// round trip to the server confirms a whole batch.
+func (b *Bus) interestLoop() {
+	defer b.done.Done()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case <-b.wake:
+		}
+		b.mu.Lock()
+		batch := b.queue
+		b.queue = nil
+		b.mu.Unlock()
+		if len(batch) == 0 {
+			continue
+		}
+		for _, in := range batch {
+			sub, have := b.subs[in.subject]
+			switch {
+			case in.on && !have:
+				s, err := b.nc.ChanSubscribe(in.subject, b.msgs)
+				if err != nil {
+					b.log.Error("subscribe failed", "subject", in.subject, "err", err)
+					continue
+				}
+				b.subs[in.subject] = s
+				metrics.NATSSubscriptions.Inc()
+			case !in.on && have:
+				if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
+					b.log.Warn("unsubscribe failed", "subject", in.subject, "err", err)
+				}
+				delete(b.subs, in.subject)
+				metrics.NATSSubscriptions.Dec()
+			}
+		}
+		if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
+			b.log.Warn("nats flush after subscription changes failed; they apply once NATS is back", "err", err)
+		}
+		for _, in := range batch {
+			if in.done != nil {
+				in.done()
+			}
+		}
+	}
+}
+
+// Route implements actors.Bus.
+func (b *Bus) Route(kind actors.Kind, name, from, exclude string, data []byte) {
+	m := nats.NewMsg(b.subject(kind, name))
+	if from != "" {
+		m.Header.Set(HeaderFrom, from)
+	}
+	if exclude != "" {
+		m.Header.Set(HeaderExclude, exclude)
+	}
+	m.Data = data
+	if err := b.nc.PublishMsg(m); err != nil {
+		b.log.Warn("publish failed", "subject", m.Subject, "err", err)
+	}
+}
+
+// Event implements actors.Bus.
+func (b *Bus) Event(event string, payload []byte, reply string) {
+	subj := b.prefix + ".events." + event
+	var err error
+	if reply != "" {
+		err = b.nc.PublishRequest(subj, reply, payload)
+	} else {
+		err = b.nc.Publish(subj, payload)
+	}
+	if err != nil {
+		b.log.Warn("event publish failed", "subject", subj, "err", err)
+		return
+	}
+	metrics.Events.WithLabelValues(event).Inc()
+}
+
+// ReplySubject implements actors.Bus.
+func (b *Bus) ReplySubject(connID string) string { return b.prefix + ".reply." + connID }
+
+// Publish sends data to a hub subject: "broadcast", "room.<r>", "user.<u>"
+// or "conn.<id>". The HTTP API and flows use it; every node that should
+// deliver receives it through its own subscriptions.
+func (b *Bus) Publish(rest string, data []byte) error {
+	return b.nc.Publish(b.prefix+"."+rest, data)
+}
+
+func (b *Bus) dispatch() {
+	defer b.done.Done()
+	for {
+		select {
+		case <-b.stop:
+			return
+		case m := <-b.msgs:
+			b.handle(m)
+		}
+	}
+}
+
+func (b *Bus) handle(m *nats.Msg) {
+	rest, ok := strings.CutPrefix(m.Subject, b.prefix+".")
+	if !ok {
+		return
+	}
+	kind, name, _ := strings.Cut(rest, ".")
+	switch kind {
+	case "broadcast":
+		metrics.Routed.WithLabelValues("broadcast").Inc()
+		b.d.DeliverAll(protocol.EncodeMessage("", from(m), protocol.Data(m.Data)))
+	case "room":
+		metrics.Routed.WithLabelValues("room").Inc()
+		b.d.DeliverRoom(name, protocol.EncodeMessage(name, from(m), protocol.Data(m.Data)), header(m, HeaderExclude))
+	case "user":
+		metrics.Routed.WithLabelValues("user").Inc()
+		b.d.DeliverUser(name, protocol.EncodeMessage("", from(m), protocol.Data(m.Data)), header(m, HeaderExclude))
+	case "conn":
+		metrics.Routed.WithLabelValues("connection").Inc()
+		b.d.DeliverConn(name, protocol.EncodeMessage("", from(m), protocol.Data(m.Data)))
+	case "reply":
+		b.d.Reply(name, protocol.DecodeReply(m.Data))
+	}
+}
+
+func header(m *nats.Msg, key string) string {
+	if m.Header == nil {
+		return ""
+	}
+	return m.Header.Get(key)
+}
+
+// from returns the sender's user from the header, if it is a valid name.
+func from(m *nats.Msg) string {
+	f := header(m, HeaderFrom)
+	if f != "" && !protocol.ValidName(f) {
+		return ""
+	}
+	return f
+}
+
+// Close unsubscribes everything and stops the bus's goroutines; it does not
+// close the NATS connection.
+func (b *Bus) Close() {
+	b.mu.Lock()
+	if b.stopped {
+		b.mu.Unlock()
+		return
+	}
+	b.stopped = true
+	pending := b.queue
+	b.queue = nil
+	b.mu.Unlock()
+	close(b.stop)
+	b.done.Wait()
+	for _, in := range pending {
+		if in.done != nil {
+			in.done()
+		}
+	}
+	b.unsubscribeAll()
+}
+
+func (b *Bus) unsubscribeAll() {
+	for _, s := range b.fixed {
+		_ = s.Unsubscribe()
+	}
+	for subj, s := range b.subs {
+		_ = s.Unsubscribe()
+		delete(b.subs, subj)
+	}
+	b.fixed = nil
+}

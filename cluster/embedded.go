@@ -1,0 +1,122 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// EmbeddedOptions configure the NATS server a node runs when no external
+// NATS URL is configured.
+type EmbeddedOptions struct {
+	Name          string   // server name: the node's name
+	Listen        string   // client listener for publishers, "127.0.0.1:4222"; port 0 picks one
+	ClusterListen string   // route listener; "" = no NATS clustering
+	Routes        []string // "host:port" of other nodes' route listeners
+	Logger        *slog.Logger
+}
+
+// Embedded is a running in-process NATS server.
+type Embedded struct {
+	*server.Server
+	mu   sync.Mutex
+	opts *server.Options
+}
+
+// StartEmbedded starts an in-process NATS server and waits until it takes
+// connections.
+func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+	host, port, err := splitHostPort(o.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("nats listen %q: %w", o.Listen, err)
+	}
+	opts := &server.Options{
+		ServerName: o.Name,
+		Host:       host,
+		Port:       port,
+		NoSigs:     true,
+		NoLog:      true,
+		MaxPayload: 8 << 20,
+		// Subjects of rooms and users come and go with their members; the
+		// server's default is fine for millions of subscriptions.
+	}
+	if o.ClusterListen != "" {
+		ch, cp, err := splitHostPort(o.ClusterListen)
+		if err != nil {
+			return nil, fmt.Errorf("nats cluster listen %q: %w", o.ClusterListen, err)
+		}
+		opts.Cluster = server.ClusterOpts{Name: "hub", Host: ch, Port: cp, PoolSize: -1}
+		for _, r := range o.Routes {
+			u, err := url.Parse("nats://" + r)
+			if err != nil {
+				return nil, fmt.Errorf("nats route %q: %w", r, err)
+			}
+			opts.Routes = append(opts.Routes, u)
+		}
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	if o.Logger != nil {
+		ns.SetLoggerV2(&natsLogger{o.Logger.With("component", "nats")}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("nats server did not start listening on %s", o.Listen)
+	}
+	return &Embedded{Server: ns, opts: opts}, nil
+}
+
+func splitHostPort(hp string) (string, int, error) {
+	host, ps, err := net.SplitHostPort(hp)
+	if err != nil {
+		return "", 0, err
+	}
+	port, err := strconv.Atoi(ps)
+	if err != nil || port < 0 || port > 65535 {
+		return "", 0, fmt.Errorf("bad port %q", ps)
+	}
+	if port == 0 {
+		port = server.RANDOM_PORT
+	}
+	return host, port, nil
+}
+
+// natsLogger routes the embedded server's log lines to slog.
+type natsLogger struct{ l *slog.Logger }
+
+func (n *natsLogger) Noticef(format string, v ...any) { n.l.Debug(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Warnf(format string, v ...any)   { n.l.Warn(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Debugf(format string, v ...any)  { n.l.Debug(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Tracef(format string, v ...any)  {}
+
+// SetRoutes points the embedded server's routes at the given route
+// listeners (host:port), keeping its other options.
+func (e *Embedded) SetRoutes(routes []string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	opts := e.opts.Clone()
+	opts.Routes = nil
+	for _, r := range routes {
+		u, err := url.Parse("nats://" + r)
+		if err != nil {
+			return err
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	if err := e.ReloadOptions(opts); err != nil {
+		return err
+	}
+	e.opts = opts
+	return nil
+}

@@ -1,0 +1,69 @@
+// Package metrics holds the hub's Prometheus metrics. Every name starts with
+// "hub_". The collectors are package globals registered on Registry, which
+// also carries the Go runtime and process collectors (RSS, CPU, open files);
+// /metrics serves Registry.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+)
+
+// Registry is what /metrics serves.
+var Registry = prometheus.NewRegistry()
+
+var (
+	Connections = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_connections", Help: "Open WebSocket connections on this node."})
+	ConnectionsAccepted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_connections_accepted_total", Help: "WebSocket connections accepted."})
+	ConnectionsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_connections_rejected_total", Help: "Upgrade requests refused, by HTTP status."}, []string{"status"})
+	Disconnections = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_disconnections_total", Help: "Connections ended, by reason."}, []string{"reason"})
+	Rooms = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_rooms", Help: "Rooms with at least one member on this node."})
+	Users = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_users", Help: "Users with at least one connection on this node."})
+	ClientFrames = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_client_frames_total", Help: "Frames received from clients, by type."}, []string{"type"})
+	ClientErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_client_errors_total", Help: "Error frames sent to clients, by code."}, []string{"code"})
+	Deliveries = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_deliveries_total", Help: "Message frames queued to client connections."})
+	DeliveriesDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_deliveries_dropped_total", Help: "Message frames not queued because the connection was closing or too slow."})
+	Routed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_routed_messages_total", Help: "Messages received from NATS for local delivery, by target kind."}, []string{"kind"})
+	Events = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_events_published_total", Help: "Events published for backends, by event."}, []string{"event"})
+	Replies = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_replies_total", Help: "Backend replies delivered to connections."})
+	APIRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_api_requests_total", Help: "HTTP API requests, by route and status."}, []string{"route", "status"})
+	FlowMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_flow_messages_total", Help: "Messages carried by each configured flow."}, []string{"flow"})
+	ClusterMembers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_cluster_members", Help: "Alive members of the gossip cluster, this node included."})
+	NATSConnected = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_nats_connected", Help: "1 while the node's NATS connection is up."})
+	NATSSubscriptions = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_nats_subscriptions", Help: "NATS subscriptions this node holds for rooms, users and itself."})
+	NATSDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_nats_dropped_total", Help: "Messages NATS dropped for this node because it fell behind."})
+	SlowConsumers = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_slow_consumers_total", Help: "Connections closed because their write queue overflowed."})
+	BuildInfo = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hub_build_info", Help: "Always 1; labels say the version and node."}, []string{"version", "node"})
+)
+
+func init() {
+	Registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "hub"}),
+		Connections, ConnectionsAccepted, ConnectionsRejected, Disconnections, Rooms, Users,
+		ClientFrames, ClientErrors, Deliveries, DeliveriesDropped, Routed, Events, Replies,
+		APIRequests, FlowMessages, ClusterMembers, NATSConnected, NATSSubscriptions, NATSDropped,
+		SlowConsumers, BuildInfo,
+	)
+}

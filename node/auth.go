@@ -1,0 +1,158 @@
+package node
+
+import (
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/hubrt/hub/config"
+	"github.com/hubrt/hub/gateway"
+	"github.com/hubrt/hub/protocol"
+)
+
+// identity is who a connection is, as the upgrade established it.
+type identity struct {
+	user  string
+	rooms []string // glob patterns from the "rooms" claim; nil = any room
+}
+
+// Claims are the JWT claims the hub reads: "sub" is the user, "rooms" an
+// optional list of glob patterns limiting the rooms the connection may join.
+type Claims struct {
+	Rooms []string `json:"rooms,omitempty"`
+	jwt.RegisteredClaims
+}
+
+type authenticator struct {
+	dev     bool
+	key     any      // []byte for HS256, a public key for RS256/ES256; nil = no JWT
+	methods []string // accepted signing algorithms
+	leeway  time.Duration
+	apiKey  []byte
+}
+
+func newAuthenticator(c *config.Config) (*authenticator, error) {
+	a := &authenticator{dev: c.Node.Dev, leeway: c.Auth.JWTLeeway}
+	if c.Auth.APIKey != "" {
+		a.apiKey = []byte(c.Auth.APIKey)
+	}
+	pem := []byte(c.Auth.JWTPublicKey)
+	if c.Auth.JWTPublicKeyFile != "" {
+		b, err := os.ReadFile(c.Auth.JWTPublicKeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("jwt public key: %w", err)
+		}
+		pem = b
+	}
+	switch {
+	case c.Auth.JWTSecret != "":
+		a.key = []byte(c.Auth.JWTSecret)
+		a.methods = []string{"HS256", "HS384", "HS512"}
+	case len(pem) > 0:
+		if k, err := jwt.ParseRSAPublicKeyFromPEM(pem); err == nil {
+			a.key = k
+			a.methods = []string{"RS256", "RS384", "RS512"}
+		} else if k, err := jwt.ParseECPublicKeyFromPEM(pem); err == nil {
+			a.key = k
+			a.methods = []string{"ES256", "ES384", "ES512"}
+		} else {
+			return nil, errors.New("jwt public key: not an RSA or EC public key in PEM form")
+		}
+	}
+	return a, nil
+}
+
+func unauthorized(msg string) error {
+	return &gateway.HTTPError{Status: http.StatusUnauthorized, Message: msg}
+}
+
+// token returns the bearer token of a request: the "token" query
+// parameter, else the Authorization header.
+func token(r *http.Request) string {
+	if t := r.URL.Query().Get("token"); t != "" {
+		return t
+	}
+	h := r.Header.Get("Authorization")
+	if t, ok := strings.CutPrefix(h, "Bearer "); ok {
+		return strings.TrimSpace(t)
+	}
+	return ""
+}
+
+// authenticate decides who a connecting client is. With JWT configured a
+// valid token is required (401 otherwise); in development mode the "user"
+// query parameter names the user when there is no token; otherwise the
+// connection is anonymous.
+func (a *authenticator) authenticate(r *http.Request) (*identity, error) {
+	tok := token(r)
+	if a.key != nil && (tok != "" || !a.dev) {
+		if tok == "" {
+			return nil, unauthorized("token required")
+		}
+		var claims Claims
+		_, err := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return a.key, nil },
+			jwt.WithValidMethods(a.methods), jwt.WithLeeway(a.leeway), jwt.WithExpirationRequired())
+		if err != nil {
+			return nil, unauthorized("invalid token: " + jwtReason(err))
+		}
+		if !protocol.ValidName(claims.Subject) {
+			return nil, unauthorized("invalid token: sub must be a valid user name")
+		}
+		return &identity{user: claims.Subject, rooms: claims.Rooms}, nil
+	}
+	if a.dev {
+		if u := r.URL.Query().Get("user"); u != "" {
+			if !protocol.ValidName(u) {
+				return nil, &gateway.HTTPError{Status: http.StatusBadRequest, Message: "invalid user name"}
+			}
+			return &identity{user: u}, nil
+		}
+	}
+	return &identity{}, nil
+}
+
+func jwtReason(err error) string {
+	switch {
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return "expired"
+	case errors.Is(err, jwt.ErrTokenNotValidYet):
+		return "not valid yet"
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return "exp claim required"
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid), errors.Is(err, jwt.ErrTokenUnverifiable):
+		return "bad signature"
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return "malformed"
+	}
+	return "rejected"
+}
+
+// apiAllowed checks the API key of an HTTP API request.
+func (a *authenticator) apiAllowed(r *http.Request) bool {
+	if a.apiKey == nil {
+		return true
+	}
+	t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), a.apiKey) == 1
+}
+
+// MintToken signs an HS256 token for user, valid for ttl, limited to rooms
+// (glob patterns) when not empty. `hub token` and tests use it.
+func MintToken(secret, user string, rooms []string, ttl time.Duration) (string, error) {
+	if !protocol.ValidName(user) {
+		return "", fmt.Errorf("invalid user name %q", user)
+	}
+	now := time.Now()
+	claims := Claims{Rooms: rooms, RegisteredClaims: jwt.RegisteredClaims{
+		Subject:   user,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
+	}}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString([]byte(secret))
+}

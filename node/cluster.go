@@ -1,0 +1,140 @@
+package node
+
+import (
+	"encoding/json"
+	"net"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hubrt/hub/cluster"
+	"github.com/hubrt/hub/metrics"
+)
+
+// Node events, published on <prefix>.events.node_up and .node_down.
+const (
+	EventNodeUp   = "node_up"
+	EventNodeDown = "node_down"
+)
+
+type nodeEvent struct {
+	Event  string    `json:"event"`
+	Node   string    `json:"node"`
+	Time   time.Time `json:"time"`
+	Reason string    `json:"reason,omitempty"` // node_down: "left" or "failed"
+	By     string    `json:"reported_by"`
+}
+
+// routes tracks the embedded NATS routes learned from gossip.
+type routeSet struct {
+	mu     sync.Mutex
+	routes []string
+}
+
+// startCluster joins gossip. With the embedded NATS, each member's route
+// address travels in its gossip metadata and every node adds a NATS route
+// to each member it learns of, so the embedded servers form one NATS
+// cluster made of exactly the gossip members.
+func (n *Node) startCluster() error {
+	cfg := n.cfg
+	if cfg.Cluster.Bind == "" {
+		return nil
+	}
+	meta := cluster.NodeMeta{}
+	if n.ns != nil && n.ns.ClusterAddr() != nil {
+		meta.Route = n.ns.ClusterAddr().String()
+	}
+	m, err := cluster.StartMembers(cluster.MembersOptions{
+		Name:           cfg.Node.Name,
+		Bind:           cfg.Cluster.Bind,
+		Advertise:      cfg.Cluster.Advertise,
+		Join:           cfg.Cluster.Join,
+		RejoinInterval: cfg.Cluster.RejoinInterval,
+		Meta:           meta,
+		Logger:         n.log,
+		OnJoin:         n.peerJoined,
+		OnLeave:        n.peerLeft,
+	})
+	if err != nil {
+		return err
+	}
+	n.members = m
+	for name, meta := range m.Nodes() {
+		if name != n.Name() {
+			n.peerJoined(name, meta)
+		}
+	}
+	n.publishNodeEvent(nodeEvent{Event: EventNodeUp, Node: n.Name()})
+	return nil
+}
+
+// GossipAddr is the address other nodes join, "" without gossip.
+func (n *Node) GossipAddr() string {
+	if n.members == nil {
+		return ""
+	}
+	return n.members.Addr()
+}
+
+// ClusterSize is the number of alive members, this node included.
+func (n *Node) ClusterSize() int {
+	if n.members == nil {
+		return 1
+	}
+	return n.members.Count()
+}
+
+func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
+	if n.ns == nil || meta.Route == "" {
+		return
+	}
+	n.natsRoutes.mu.Lock()
+	defer n.natsRoutes.mu.Unlock()
+	if slices.Contains(n.natsRoutes.routes, meta.Route) {
+		return
+	}
+	n.natsRoutes.routes = append(n.natsRoutes.routes, meta.Route)
+	if err := n.ns.SetRoutes(n.natsRoutes.routes); err != nil {
+		n.log.Warn("adding nats route", "peer", name, "route", meta.Route, "err", err)
+		return
+	}
+	n.log.Info("nats route added", "peer", name, "route", meta.Route)
+}
+
+func (n *Node) peerLeft(name string) {
+	// The lowest-named node still alive reports a failure, so it is
+	// reported once; a node that leaves on purpose reports itself.
+	alive := n.members.Nodes()
+	names := make([]string, 0, len(alive))
+	for k := range alive {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	if len(names) > 0 && names[0] == n.Name() && !n.draining.Load() {
+		n.publishNodeEvent(nodeEvent{Event: EventNodeDown, Node: name, Reason: "failed"})
+	}
+}
+
+func (n *Node) publishNodeEvent(e nodeEvent) {
+	e.Time = time.Now().UTC()
+	e.By = n.Name()
+	b, _ := json.Marshal(e)
+	if err := n.nc.Publish(n.bus.Subject("events."+e.Event), b); err != nil {
+		n.log.Warn("publishing node event", "err", err)
+		return
+	}
+	metrics.Events.WithLabelValues(e.Event).Inc()
+}
+
+// leaveCluster reports this node's departure and leaves gossip.
+func (n *Node) leaveCluster() {
+	if n.members == nil {
+		return
+	}
+	n.publishNodeEvent(nodeEvent{Event: EventNodeDown, Node: n.Name(), Reason: "left"})
+	_ = n.nc.Flush()
+	n.members.Leave(2 * time.Second)
+}
+
+var _ = net.JoinHostPort

@@ -1,0 +1,104 @@
+package node
+
+import (
+	"net"
+	"net/http"
+	"strings"
+
+	"github.com/hubrt/hub/actors"
+	"github.com/hubrt/hub/gateway"
+	"github.com/hubrt/hub/metrics"
+	"github.com/hubrt/hub/protocol"
+)
+
+// handler connects the transport to the actors: it authenticates upgrades,
+// spawns a connection actor per socket, decodes frames on the transport's
+// workers and hands them to the actor.
+type handler struct{ n *Node }
+
+func (h handler) Authenticate(r *http.Request) (any, error) {
+	id, err := h.n.auth.authenticate(r)
+	if err != nil {
+		status := "401"
+		if he, ok := err.(*gateway.HTTPError); ok && he.Status == http.StatusBadRequest {
+			status = "400"
+		}
+		metrics.ConnectionsRejected.WithLabelValues(status).Inc()
+		return nil, err
+	}
+	return id, nil
+}
+
+// Headers never copied into events.
+var privateHeaders = map[string]bool{
+	"Authorization": true, "Cookie": true, "Sec-Websocket-Key": true,
+}
+
+func (h handler) OnOpen(c *gateway.Conn, r *gateway.Request) {
+	id, _ := r.Identity.(*identity)
+	if id == nil {
+		id = &identity{}
+	}
+	remoteIP := r.RemoteAddr
+	if host, _, err := net.SplitHostPort(remoteIP); err == nil {
+		remoteIP = host
+	}
+	peer := remoteIP
+	if xff := strings.TrimSpace(strings.Join(r.Header.Values("X-Forwarded-For"), ", ")); xff != "" {
+		peer = xff + ", " + remoteIP
+	}
+	headers := make(map[string][]string, len(r.Header))
+	for k, v := range r.Header {
+		if !privateHeaders[k] {
+			headers[k] = v
+		}
+	}
+	query := make(map[string][]string, len(r.Query))
+	for k, v := range r.Query {
+		if k != "token" {
+			query[k] = v
+		}
+	}
+	conn := h.n.sys.Open(c, &actors.OpenRequest{
+		User: id.user, RoomGlobs: id.rooms, Peer: peer,
+		Method: r.Method, Path: r.Path, Params: r.Params, Query: query, Headers: headers,
+		RemoteAddr: r.RemoteAddr,
+	})
+	c.SetValue(conn)
+	metrics.ConnectionsAccepted.Inc()
+	metrics.Connections.Inc()
+}
+
+func (h handler) OnText(c *gateway.Conn, msg []byte) {
+	conn, _ := c.Value().(*actors.Conn)
+	if conn == nil {
+		return
+	}
+	f, err := protocol.Decode(msg)
+	if err != nil {
+		var id []byte
+		if f != nil {
+			id = f.ID
+		}
+		e, ok := err.(*protocol.Error)
+		if !ok {
+			e = protocol.ErrInternal
+		}
+		metrics.ClientErrors.WithLabelValues(itoa(e.Code)).Inc()
+		c.Send(protocol.EncodeError(id, e))
+		return
+	}
+	conn.Frame(f)
+}
+
+func (h handler) OnClose(c *gateway.Conn, code uint16, reason string) {
+	conn, _ := c.Value().(*actors.Conn)
+	if conn == nil {
+		return
+	}
+	if reason == "slow_consumer" {
+		metrics.SlowConsumers.Inc()
+	}
+	metrics.Connections.Dec()
+	conn.Closed(reason)
+}

@@ -1,0 +1,359 @@
+// Package node assembles one hub node: the embedded or external NATS, the
+// routing bus, the actors, the WebSocket gateway, the HTTP API, the flows
+// and the cluster membership. cmd/hub runs it; tests start several in one
+// process.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hubrt/hub/actors"
+	"github.com/hubrt/hub/cluster"
+	"github.com/hubrt/hub/config"
+	"github.com/hubrt/hub/gateway"
+	"github.com/hubrt/hub/metrics"
+)
+
+// Version is the hub's version, set at build time by cmd/hub.
+var Version = "dev"
+
+// Node is one running hub.
+type Node struct {
+	cfg  *config.Config
+	log  *slog.Logger
+	auth *authenticator
+
+	ns  *cluster.Embedded // embedded NATS; nil with an external one
+	nc  *nats.Conn
+	bus *cluster.Bus
+	sys *actors.System
+	gw  *gateway.Server
+
+	flows      *flows
+	queries    *queries
+	members    *cluster.Members // nil without gossip
+	natsRoutes routeSet
+
+	metricsSrv *http.Server
+	metricsLn  net.Listener
+
+	draining atomic.Bool
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// New validates cfg and prepares a node; Start runs it.
+func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	a, err := newAuthenticator(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &Node{cfg: cfg, log: logger.With("node", cfg.Node.Name), auth: a}, nil
+}
+
+// Start brings the node up: NATS, bus, actors, flows, cluster, then the
+// listener. It returns once clients can connect.
+func (n *Node) Start(ctx context.Context) (err error) {
+	defer func() {
+		if err != nil {
+			n.teardown()
+		}
+	}()
+	cfg := n.cfg
+	metrics.BuildInfo.WithLabelValues(Version, cfg.Node.Name).Set(1)
+	if cfg.Node.Dev {
+		n.log.Warn("DEVELOPMENT MODE: clients name themselves with ?user=; never run this in production")
+	}
+
+	if err := n.startNATS(); err != nil {
+		return err
+	}
+	n.sys = actors.New(actors.Options{
+		Node:              cfg.Node.Name,
+		Bus:               n,
+		MaxRoomsPerConn:   cfg.WebSocket.MaxRoomsPerConnection,
+		MessagesPerSecond: cfg.WebSocket.MaxMessagesPerSecond,
+		MessageBurst:      cfg.WebSocket.MessageBurst,
+		ClientPublish:     cfg.Node.ClientPublish,
+		ClientDirect:      cfg.Node.ClientDirect,
+		Logger:            n.log,
+		OnEvent:           n.onEvent,
+	})
+	n.bus, err = cluster.NewBus(cluster.BusOptions{
+		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Node: cfg.Node.Name, Logger: n.log,
+	}, n.sys)
+	if err != nil {
+		return err
+	}
+	if n.flows, err = startFlows(n); err != nil {
+		return err
+	}
+	if n.queries, err = startQueries(n); err != nil {
+		return err
+	}
+	if err := n.startCluster(); err != nil {
+		return err
+	}
+
+	n.gw, err = gateway.New(gateway.Config{
+		Addr:             cfg.WSAddr(),
+		Path:             cfg.WebSocket.Path,
+		PingInterval:     cfg.WebSocket.PingInterval,
+		PongTimeout:      cfg.WebSocket.PongTimeout,
+		WriteTimeout:     cfg.WebSocket.WriteTimeout,
+		HandshakeTimeout: cfg.WebSocket.HandshakeTimeout,
+		MaxFrameBytes:    cfg.WebSocket.MaxFrameBytes,
+		WriteQueueBytes:  cfg.WebSocket.WriteQueueBytes,
+		WriteQueueFrames: cfg.WebSocket.WriteQueueFrames,
+		AllowedOrigins:   cfg.WebSocket.AllowedOrigins,
+		MaxConns:         cfg.WebSocket.MaxConnections,
+		MaxConnsPerIP:    cfg.WebSocket.MaxConnectionsPerIP,
+	}, handler{n}, n.routes(), n.log)
+	if err != nil {
+		return err
+	}
+	if err := n.gw.Start(ctx); err != nil {
+		return err
+	}
+	if cfg.Metrics.Listen != "" {
+		if err := n.startMetrics(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (n *Node) startNATS() error {
+	cfg := n.cfg
+	opts := []nats.Option{
+		nats.Name("hub " + cfg.Node.Name),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250 * time.Millisecond),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
+			metrics.NATSConnected.Set(0)
+			if err != nil {
+				n.log.Warn("nats disconnected", "err", err)
+			}
+		}),
+		nats.ReconnectHandler(func(nc *nats.Conn) {
+			metrics.NATSConnected.Set(1)
+			n.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+		}),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				metrics.NATSDropped.Inc()
+				return
+			}
+			n.log.Warn("nats error", "err", err)
+		}),
+	}
+	url := cfg.NATS.URL
+	if url == "" {
+		clusterListen := cfg.NATS.ClusterListen
+		if clusterListen == "" && cfg.Cluster.Bind != "" {
+			clusterListen = "0.0.0.0:6222"
+		}
+		ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{
+			Name: cfg.Node.Name, Listen: cfg.NATS.Listen, ClusterListen: clusterListen, Logger: n.log,
+		})
+		if err != nil {
+			return err
+		}
+		n.ns = ns
+		opts = append(opts, nats.InProcessServer(ns.Server))
+		url = ns.ClientURL()
+		n.log.Info("embedded nats listening for publishers", "url", url)
+		if clusterListen != "" {
+			n.log.Info("embedded nats listening for routes", "addr", ns.ClusterAddr().String())
+		}
+	} else if cfg.NATS.Credentials != "" {
+		opts = append(opts, nats.UserCredentials(cfg.NATS.Credentials))
+	}
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		return fmt.Errorf("nats connect %s: %w", redactURL(url), err)
+	}
+	n.nc = nc
+	metrics.NATSConnected.Set(1)
+	if cfg.NATS.URL != "" {
+		n.log.Info("connected to nats", "url", nc.ConnectedUrlRedacted())
+	}
+	return nil
+}
+
+func (n *Node) startMetrics() error {
+	ln, err := net.Listen("tcp", n.cfg.Metrics.Listen)
+	if err != nil {
+		return fmt.Errorf("metrics listen: %w", err)
+	}
+	n.metricsLn = ln
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
+	n.metricsSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = n.metricsSrv.Serve(ln) }()
+	n.log.Info("metrics listening", "url", "http://"+ln.Addr().String()+"/metrics")
+	return nil
+}
+
+func redactURL(u string) string {
+	if i := strings.Index(u, "@"); i >= 0 {
+		if j := strings.Index(u, "://"); j >= 0 && j < i {
+			return u[:j+3] + "***" + u[i:]
+		}
+	}
+	return u
+}
+
+// Name is the node's name.
+func (n *Node) Name() string { return n.cfg.Node.Name }
+
+// Addr is the address of the WebSocket and HTTP listener.
+func (n *Node) Addr() net.Addr { return n.gw.Addr() }
+
+// WSURL is the WebSocket URL of the node, with the path as configured.
+func (n *Node) WSURL() string { return "ws://" + n.gw.Addr().String() + n.cfg.WebSocket.Path }
+
+// HTTPURL is the base URL of the HTTP API.
+func (n *Node) HTTPURL() string { return "http://" + n.gw.Addr().String() }
+
+// NATSURL is the client URL of the embedded NATS, "" with an external one.
+func (n *Node) NATSURL() string {
+	if n.ns == nil {
+		return ""
+	}
+	return n.ns.ClientURL()
+}
+
+// NATSRouteAddr is the embedded server's route listener, "" when none.
+func (n *Node) NATSRouteAddr() string {
+	if n.ns == nil || n.ns.ClusterAddr() == nil {
+		return ""
+	}
+	return n.ns.ClusterAddr().String()
+}
+
+// NumConns is the number of open connections on this node.
+func (n *Node) NumConns() int { return n.sys.NumConns() }
+
+// Ready reports whether the node takes traffic: NATS connected, not
+// draining, and joined to the cluster when one is configured.
+func (n *Node) Ready() (bool, map[string]bool) {
+	checks := map[string]bool{
+		"nats":         n.nc != nil && n.nc.IsConnected(),
+		"not_draining": !n.draining.Load(),
+	}
+	if n.members != nil {
+		checks["cluster"] = n.members.Joined()
+	}
+	ok := true
+	for _, v := range checks {
+		ok = ok && v
+	}
+	return ok, checks
+}
+
+// Shutdown drains the node: it stops accepting, closes every client with
+// 1001 so it reconnects elsewhere, publishes their disconnect events,
+// leaves the cluster and stops NATS. It is bounded by ctx.
+func (n *Node) Shutdown(ctx context.Context) error {
+	n.stopOnce.Do(func() {
+		n.draining.Store(true)
+		start := time.Now()
+		conns := 0
+		if n.sys != nil {
+			conns = n.sys.NumConns()
+		}
+		n.log.Info("shutting down", "connections", conns)
+		var errs []error
+		if n.gw != nil {
+			if err := n.gw.Shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if n.sys != nil {
+			if err := n.sys.Wait(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if n.nc != nil {
+			if err := n.nc.FlushWithContext(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("nats flush: %w", err))
+			}
+		}
+		n.teardown()
+		n.stopErr = errors.Join(errs...)
+		n.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String(), "err", n.stopErr)
+	})
+	return n.stopErr
+}
+
+// teardown releases everything Start acquired, in reverse order.
+func (n *Node) teardown() {
+	if n.members != nil {
+		n.leaveCluster()
+	}
+	if n.metricsSrv != nil {
+		_ = n.metricsSrv.Close()
+	}
+	if n.queries != nil {
+		n.queries.close()
+	}
+	if n.flows != nil {
+		n.flows.close()
+	}
+	if n.bus != nil {
+		n.bus.Close()
+	}
+	if n.nc != nil {
+		n.nc.Close()
+	}
+	if n.sys != nil {
+		n.sys.Shutdown()
+	}
+	if n.ns != nil {
+		n.ns.Shutdown()
+		n.ns.WaitForShutdown()
+	}
+}
+
+// The node is the actors' Bus: it forwards to the NATS bus, which exists
+// before the first connection opens.
+
+func (n *Node) Interest(kind actors.Kind, name string, on bool, done func()) {
+	n.bus.Interest(kind, name, on, done)
+}
+
+func (n *Node) Route(kind actors.Kind, name, from, exclude string, data []byte) {
+	n.bus.Route(kind, name, from, exclude, data)
+}
+
+func (n *Node) Event(event string, payload []byte, reply string) { n.bus.Event(event, payload, reply) }
+
+func (n *Node) ReplySubject(connID string) string { return n.bus.ReplySubject(connID) }
+
+func (n *Node) onEvent(event string, payload []byte, reply string) {
+	if n.flows != nil {
+		n.flows.onEvent(event, payload, reply)
+	}
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }

@@ -1,0 +1,189 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/hubrt/hub/actors"
+)
+
+// queries answers the HTTP API for the whole cluster. A question about one
+// connection goes to the node that holds it (its name is the first part of
+// the id); a count goes to every node, and the answers are summed. Each node
+// subscribes to <prefix>.internal.node.<name>.* for the first and to
+// <prefix>.internal.count.> for the second.
+type queries struct {
+	n    *Node
+	subs []*nats.Subscription
+}
+
+type countAnswer struct {
+	Node string `json:"node"`
+	N    int    `json:"n"`
+}
+
+type connAnswer struct {
+	Found bool             `json:"found"`
+	Info  *actors.ConnInfo `json:"info,omitempty"`
+}
+
+// CountWait bounds how long a count waits for the other nodes' answers.
+const CountWait = 2 * time.Second
+
+func startQueries(n *Node) (*queries, error) {
+	q := &queries{n: n}
+	nc := n.nc
+	self := n.bus.Subject("internal.node." + n.Name() + ".")
+	handlers := map[string]nats.MsgHandler{
+		self + "info": func(m *nats.Msg) {
+			info, ok := n.sys.Info(string(m.Data))
+			a := connAnswer{Found: ok}
+			if ok {
+				a.Info = &info
+			}
+			respond(m, a)
+		},
+		self + "kick": func(m *nats.Msg) { respond(m, connAnswer{Found: n.sys.Kick(string(m.Data))}) },
+		self + "send": func(m *nats.Msg) {
+			id := m.Header.Get("Hub-Conn")
+			respond(m, connAnswer{Found: n.sys.DeliverConn(id, encodeMessage(m.Data))})
+		},
+		n.bus.Subject("internal.count.>"): func(m *nats.Msg) {
+			kind, name := m.Header.Get("Hub-Kind"), m.Header.Get("Hub-Name")
+			respond(m, countAnswer{Node: n.Name(), N: q.localCount(kind, name)})
+		},
+	}
+	for subj, h := range handlers {
+		s, err := nc.Subscribe(subj, h)
+		if err != nil {
+			q.close()
+			return nil, fmt.Errorf("subscribe %s: %w", subj, err)
+		}
+		q.subs = append(q.subs, s)
+	}
+	return q, nc.Flush()
+}
+
+func respond(m *nats.Msg, v any) {
+	b, _ := json.Marshal(v)
+	_ = m.Respond(b)
+}
+
+func (q *queries) close() {
+	for _, s := range q.subs {
+		_ = s.Unsubscribe()
+	}
+	q.subs = nil
+}
+
+func (q *queries) localCount(kind, name string) int {
+	if kind == "user" {
+		return q.n.sys.UserConns(name)
+	}
+	return q.n.sys.RoomMembers(name)
+}
+
+// ownerOf returns the node name in a connection id, "" when it has none.
+func (q *queries) ownerOf(id string) string { return actors.NodeOf(id) }
+
+// ask sends a question about connection id to the node holding it.
+func (q *queries) ask(ctx context.Context, op, id string, data []byte) (connAnswer, error) {
+	owner := q.ownerOf(id)
+	m := nats.NewMsg(q.n.bus.Subject("internal.node." + owner + "." + op))
+	m.Header.Set("Hub-Conn", id)
+	m.Data = data
+	resp, err := q.n.nc.RequestMsgWithContext(ctx, m)
+	if errors.Is(err, nats.ErrNoResponders) {
+		return connAnswer{}, nil // no such node (any more): no such connection
+	}
+	if err != nil {
+		return connAnswer{}, err
+	}
+	var a connAnswer
+	if err := json.Unmarshal(resp.Data, &a); err != nil {
+		return connAnswer{}, fmt.Errorf("bad answer from %s: %w", owner, err)
+	}
+	return a, nil
+}
+
+func (q *queries) info(ctx context.Context, id string) (actors.ConnInfo, bool, error) {
+	if q.ownerOf(id) == q.n.Name() {
+		info, ok := q.n.sys.Info(id)
+		return info, ok, nil
+	}
+	a, err := q.ask(ctx, "info", id, []byte(id))
+	if err != nil || !a.Found || a.Info == nil {
+		return actors.ConnInfo{}, false, err
+	}
+	return *a.Info, true, nil
+}
+
+func (q *queries) kick(ctx context.Context, id string) (bool, error) {
+	if q.ownerOf(id) == q.n.Name() {
+		return q.n.sys.Kick(id), nil
+	}
+	a, err := q.ask(ctx, "kick", id, []byte(id))
+	return a.Found, err
+}
+
+func (q *queries) send(ctx context.Context, id string, data []byte) (bool, error) {
+	if q.ownerOf(id) == q.n.Name() {
+		return q.n.sys.DeliverConn(id, encodeMessage(data)), nil
+	}
+	a, err := q.ask(ctx, "send", id, data)
+	return a.Found, err
+}
+
+type count struct {
+	total    int
+	nodes    int  // nodes that answered, this one included
+	complete bool // every member of the cluster answered
+}
+
+// count sums a room's members or a user's connections over the cluster.
+func (q *queries) count(ctx context.Context, kind, name string) (count, error) {
+	c := count{total: q.localCount(kind, name), nodes: 1, complete: true}
+	others := 0
+	if q.n.members != nil {
+		others = q.n.members.Count() - 1
+	}
+	if others <= 0 {
+		return c, nil
+	}
+	inbox := q.n.nc.NewRespInbox()
+	sub, err := q.n.nc.SubscribeSync(inbox)
+	if err != nil {
+		return c, err
+	}
+	defer sub.Unsubscribe()
+	m := nats.NewMsg(q.n.bus.Subject("internal.count." + kind))
+	m.Reply = inbox
+	m.Header.Set("Hub-Kind", kind)
+	m.Header.Set("Hub-Name", name)
+	if err := q.n.nc.PublishMsg(m); err != nil {
+		return c, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, CountWait)
+	defer cancel()
+	seen := map[string]bool{q.n.Name(): true}
+	for len(seen)-1 < others {
+		resp, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			break // deadline: answer with what we have
+		}
+		var a countAnswer
+		if json.Unmarshal(resp.Data, &a) != nil || seen[a.Node] {
+			continue
+		}
+		seen[a.Node] = true
+		c.total += a.N
+		c.nodes++
+	}
+	c.complete = c.nodes-1 >= others
+	return c, nil
+}
