@@ -194,7 +194,15 @@ func Default() *Config {
 // token) become "-".
 func defaultNodeName() string {
 	h, err := os.Hostname()
-	if err != nil || h == "" {
+	if err != nil {
+		h = ""
+	}
+	return nodeName(h)
+}
+
+// nodeName makes a host name token-safe for defaultNodeName.
+func nodeName(h string) string {
+	if h == "" {
 		return "hub"
 	}
 	b := []byte(h)

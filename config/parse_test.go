@@ -416,3 +416,25 @@ func TestRedacted(t *testing.T) {
 		t.Errorf("Redacted() of empty secrets = %q %q, want empty", e.Auth.JWTSecret, e.Auth.APIKey)
 	}
 }
+
+func TestNodeName(t *testing.T) {
+	tests := []struct{ host, want string }{
+		{"", "hub"},
+		{"hub-0", "hub-0"},
+		{"hub-0.hub-headless.default.svc", "hub-0-hub-headless-default-svc"},
+		{"ünï", "--n--"},
+		{strings.Repeat("a", 200), strings.Repeat("a", 128)},
+	}
+	for _, tt := range tests {
+		got := nodeName(tt.host)
+		if got != tt.want {
+			t.Errorf("nodeName(%q) = %q, want %q", tt.host, got, tt.want)
+		}
+		if c := Default(); tt.host != "" {
+			c.Node.Name = got
+			if err := c.Validate(); err != nil {
+				t.Errorf("nodeName(%q) = %q, which does not validate: %v", tt.host, got, err)
+			}
+		}
+	}
+}
