@@ -1,0 +1,48 @@
+# Hub: the two commands that matter are `make run` and `make test`.
+.DEFAULT_GOAL := test
+
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -s -w -X main.version=$(VERSION)
+PKGS    := ./...
+FUZZTIME ?= 10m
+
+.PHONY: build run test test-short bench lint fuzz helm-test loadtest image clean
+
+build: ## build bin/hub
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/hub ./cmd/hub
+
+run: build ## start one node in development mode with embedded NATS
+	./bin/hub -dev -demo
+
+test: ## the whole suite, race detector on
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+
+test-short:
+	$(GO) test -count=1 -short $(PKGS)
+
+bench: ## micro-benchmarks (see BENCHMARKS.md)
+	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./protocol ./gateway ./actors
+
+lint: ## go vet + gofmt check
+	$(GO) vet $(PKGS)
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+fuzz: ## run every fuzz target for FUZZTIME each
+	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeReply$$' -fuzztime $(FUZZTIME) ./protocol
+	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./config
+	$(GO) test -run '^$$' -fuzz '^FuzzReadFrames$$' -fuzztime $(FUZZTIME) ./gateway
+
+helm-test: ## lint, render and strictly decode the Helm chart
+	bash deploy/helm/check.sh
+
+loadtest: build ## the performance cases of PERF.md against a local node
+	./bin/hub bench -spawn -case all
+
+image: ## container image (needs a Docker engine)
+	docker build --build-arg VERSION=$(VERSION) -t hub:$(VERSION) .
+
+clean:
+	rm -rf bin dist
