@@ -256,6 +256,8 @@ func (v *validator) flows() {
 		}
 		if f.Name == "" {
 			v.add("Missing flow name", "a flow needs a name: flow \"name\" { ... }.", key+".name", key)
+		} else if !protocol.ValidName(f.Name) {
+			v.add("Invalid flow name", fmt.Sprintf("flow name %q must be 1 to %d letters, digits or \"_-:@.\".", f.Name, protocol.MaxNameLen), key+".name", key)
 		} else if first, ok := names[f.Name]; ok {
 			v.add("Duplicate flow name", fmt.Sprintf("a flow named %q is already defined at %s.", f.Name, first), key+".name", key)
 		} else {
