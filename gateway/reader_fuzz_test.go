@@ -1,0 +1,78 @@
+package gateway
+
+import (
+	"testing"
+	"unicode/utf8"
+
+	"github.com/gobwas/ws"
+)
+
+// fuzzSink checks what the parser emits.
+type fuzzSink struct {
+	t      *testing.T
+	max    int
+	closed bool
+}
+
+func (s *fuzzSink) onText(msg []byte) {
+	if len(msg) > s.max {
+		s.t.Fatalf("message of %d bytes over the %d limit", len(msg), s.max)
+	}
+	if !utf8.Valid(msg) {
+		s.t.Fatalf("message %q is not UTF-8", msg)
+	}
+}
+func (s *fuzzSink) onPing(p []byte) {
+	if len(p) > 125 {
+		s.t.Fatalf("ping payload of %d bytes", len(p))
+	}
+}
+func (s *fuzzSink) onPong()        {}
+func (s *fuzzSink) onClose(uint16) { s.closed = true }
+func (s *fuzzSink) stopped() bool  { return s.closed }
+func maskedFrame(op ws.OpCode, fin bool, p string) []byte {
+	b, _ := ws.CompileFrame(ws.MaskFrame(ws.NewFrame(op, fin, []byte(p))))
+	return b
+}
+
+func FuzzReadFrames(f *testing.F) {
+	cat := func(bs ...[]byte) []byte {
+		var out []byte
+		for _, b := range bs {
+			out = append(out, b...)
+		}
+		return out
+	}
+	f.Add(byte(0), maskedFrame(ws.OpText, true, "hello"))
+	f.Add(byte(3), cat(maskedFrame(ws.OpText, false, "he"), maskedFrame(ws.OpPing, true, "p"), maskedFrame(ws.OpContinuation, true, "llo")))
+	f.Add(byte(1), cat(maskedFrame(ws.OpClose, true, "\x03\xe8bye"), maskedFrame(ws.OpText, true, "after")))
+	f.Add(byte(7), maskedFrame(ws.OpBinary, true, "\x00\x01"))
+	f.Add(byte(2), rawFrame(0x81, true, 10<<20, nil))
+	f.Add(byte(5), rawFrame(0x81, true, 300, make([]byte, 300)))
+	f.Add(byte(0), []byte{0x81, 0xff, 0x80, 0, 0, 0, 0, 0, 0, 1})
+	f.Fuzz(func(t *testing.T, split byte, data []byte) {
+		const max = 1024
+		var r frameReader
+		var sc parseScratch
+		sink := &fuzzSink{t: t, max: max}
+		in := append([]byte(nil), data...)
+		step := int(split)%64 + 1
+		for len(in) > 0 {
+			n := min(step, len(in))
+			reason := r.feed(&sc, in[:n], max, sink)
+			in = in[n:]
+			if reason != 0 {
+				if reason.String() == "unknown" {
+					t.Fatalf("unknown reason %d", reason)
+				}
+				return
+			}
+			if len(r.partial) > max+ws.MaxHeaderSize+step {
+				t.Fatalf("partial buffer of %d bytes", len(r.partial))
+			}
+			if len(r.frag) > max {
+				t.Fatalf("fragment buffer of %d bytes", len(r.frag))
+			}
+		}
+	})
+}
