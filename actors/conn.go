@@ -22,20 +22,27 @@ type ConnInfo struct {
 	ConnectedAt time.Time `json:"connected_at"`
 }
 
+// RateLimitStrikes is how many frames in a row a connection may send over
+// its rate limit (each answered with error 202) before it is closed with
+// 1008 "rate_limit".
+const RateLimitStrikes = 20
+
 // Conn is the actor of one client connection. It owns the connection's
 // state (user, rooms, rate limit) and is the only writer of it; the
 // transport hands it decoded frames with Frame and the end with Closed.
 type Conn struct {
-	sys    *System
-	pid    *actor.PID
-	sink   Sink
-	seq    uint64
-	info   ConnInfo
-	meta   []byte // pre-encoded event fields
-	globs  []string
-	tokens float64
-	last   time.Time
-	ended  bool
+	sys     *System
+	pid     *actor.PID
+	sink    Sink
+	seq     uint64
+	info    ConnInfo
+	meta    []byte // pre-encoded event fields
+	globs   []string
+	tokens  float64
+	last    time.Time
+	strikes int  // frames refused by the rate limit in a row
+	cut     bool // closed by the hub; frames still in flight are ignored
+	ended   bool
 }
 
 // Messages of a connection actor.
@@ -84,7 +91,7 @@ func (c *Conn) Receive(ctx actor.Context) {
 			c.connected()
 		}
 	case *protocol.Frame:
-		if !c.ended {
+		if !c.ended && !c.cut {
 			c.handle(ctx, m)
 		}
 	case *userJoined:
@@ -147,8 +154,14 @@ func (c *Conn) handle(ctx actor.Context, f *protocol.Frame) {
 	metrics.ClientFrames.WithLabelValues(f.Type.String()).Inc()
 	if !c.allow() {
 		c.fail(f.ID, protocol.ErrRateLimited)
+		// A client that keeps going after being told is cut off.
+		if c.strikes++; c.strikes >= RateLimitStrikes {
+			c.sink.Close(1008, "rate_limit")
+			c.cut = true
+		}
 		return
 	}
+	c.strikes = 0
 	s := c.sys
 	switch f.Type {
 	case protocol.TypeJoinRoom:

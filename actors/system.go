@@ -60,15 +60,15 @@ type Bus interface {
 
 // Options configure a System.
 type Options struct {
-	Node                 string // node name, a valid subject token
-	Bus                  Bus
-	MaxRoomsPerConn      int     // 0 = unlimited
-	MessagesPerSecond    float64 // per connection; 0 = unlimited
-	MessageBurst         int
-	ClientPublish        bool // clients may send to rooms
-	ClientDirect         bool // clients may send to users
-	Logger               *slog.Logger
-	Now                  func() time.Time
+	Node              string // node name, a valid subject token
+	Bus               Bus
+	MaxRoomsPerConn   int     // 0 = unlimited
+	MessagesPerSecond float64 // per connection; 0 = unlimited
+	MessageBurst      int
+	ClientPublish     bool // clients may send to rooms
+	ClientDirect      bool // clients may send to users
+	Logger            *slog.Logger
+	Now               func() time.Time
 	// OnEvent, when set, sees each event after it is published, with the
 	// reply subject of message events (the flows from ws sources use it).
 	// It runs on the connection's actor and must not block.
