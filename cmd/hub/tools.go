@@ -102,11 +102,13 @@ Flags:
 func cmdToken(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hub token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	secret := fs.String("secret", os.Getenv("HUB_JWT_SECRET"), "HS256 secret, the hub's jwt_secret (env HUB_JWT_SECRET)")
+	secret := fs.String("secret", os.Getenv("HUB_JWT_SECRET"), "HS256 secret, the hub's jwt_secret (env HUB_JWT_SECRET; default: from -config)")
+	cfgFile := fs.String("config", os.Getenv("HUB_CONFIG"), "hub config file to read auth.jwt_secret from (env HUB_CONFIG)")
+	user := fs.String("user", "", "the user (the token's sub); may also be given as the argument")
 	rooms := fs.String("rooms", "", "comma-separated room patterns the token may join, e.g. \"chat.*,news\" (default: any room)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	fs.Usage = func() {
-		fmt.Fprint(stderr, "Usage: hub token [flags] USER\n\nPrints a JWT (HS256) whose sub is USER, for development and tests.\n\nFlags:\n")
+		fmt.Fprint(stderr, "Usage: hub token [flags] -user USER   (or: hub token [flags] USER)\n\nPrints a JWT (HS256) whose sub is USER, signed with the hub's configured secret,\nfor development and tests.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -115,19 +117,30 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
-	if fs.NArg() != 1 {
+	if *user == "" && fs.NArg() == 1 {
+		*user = fs.Arg(0)
+	}
+	if *user == "" || fs.NArg() > 1 {
 		fs.Usage()
 		return 2
 	}
+	if *secret == "" && *cfgFile != "" {
+		cfg, err := config.LoadFile(*cfgFile)
+		if err != nil {
+			fmt.Fprintf(stderr, "hub token: %v\n", err)
+			return 1
+		}
+		*secret = cfg.Auth.JWTSecret
+	}
 	if *secret == "" {
-		fmt.Fprintln(stderr, "hub token: a secret is required (-secret or HUB_JWT_SECRET)")
+		fmt.Fprintln(stderr, "hub token: a secret is required (-secret, HUB_JWT_SECRET, or -config with auth.jwt_secret)")
 		return 2
 	}
 	var patterns []string
 	if *rooms != "" {
 		patterns = strings.Split(*rooms, ",")
 	}
-	tok, err := node.MintToken(*secret, fs.Arg(0), patterns, *ttl)
+	tok, err := node.MintToken(*secret, *user, patterns, *ttl)
 	if err != nil {
 		fmt.Fprintf(stderr, "hub token: %v\n", err)
 		return 2

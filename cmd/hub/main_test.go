@@ -1,0 +1,97 @@
+package main
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hubrt/hub/internal/hubtest"
+)
+
+func runCmd(args ...string) (int, string, string) {
+	var out, errb bytes.Buffer
+	code := run(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestVersion(t *testing.T) {
+	code, out, _ := runCmd("version")
+	if code != 0 || !strings.HasPrefix(out, "hub ") {
+		t.Fatalf("version: %d %q", code, out)
+	}
+}
+
+func TestHelpListsFlagsAndCommands(t *testing.T) {
+	code, out, _ := runCmd("-h")
+	if code != 0 {
+		t.Fatalf("-h exit %d", code)
+	}
+	for _, want := range []string{"-config", "-dev", "-port", "-join", "HUB_NATS_URL", "publish", "token", "config check", "version"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-h does not mention %q", want)
+		}
+	}
+}
+
+func TestBadFlag(t *testing.T) {
+	code, _, errs := runCmd("-no-such-flag")
+	if code != 2 || !strings.Contains(errs, "no-such-flag") {
+		t.Fatalf("bad flag: %d %q", code, errs)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good.hcl")
+	os.WriteFile(good, []byte(`connector "ws" { type = "websocket" port = 9000 }`+"\n"), 0o600)
+	code, out, errs := runCmd("config", "check", good)
+	if code != 0 || !strings.Contains(out, "OK") || !strings.Contains(out, "9000") {
+		t.Fatalf("good config: %d %q %q", code, out, errs)
+	}
+	bad := filepath.Join(dir, "bad.hcl")
+	os.WriteFile(bad, []byte("connector \"ws\" {\n  type = \"websocket\"\n  port = \"x\"\n}\n"), 0o600)
+	code, _, errs = runCmd("config", "check", bad)
+	if code != 1 || !strings.Contains(errs, "bad.hcl:3") {
+		t.Fatalf("bad config should name file and line: %d %q", code, errs)
+	}
+}
+
+func TestToken(t *testing.T) {
+	code, out, errs := runCmd("token", "-secret", "s3cret", "-user", "alice", "-rooms", "orders.*", "-ttl", "1h")
+	if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 {
+		t.Fatalf("token: %d %q %q", code, out, errs)
+	}
+	code, _, errs = runCmd("token", "-user", "alice")
+	if code != 2 || !strings.Contains(errs, "secret is required") {
+		t.Fatalf("token without secret: %d %q", code, errs)
+	}
+	code, _, _ = runCmd("token", "-secret", "s", "-user", "bad name")
+	if code != 2 {
+		t.Fatalf("token with a bad user: %d", code)
+	}
+}
+
+func TestPublishReachesClients(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	c := hubtest.Dial(t, n.WSURL()+"?user=alice", nil)
+	c.Join("orders")
+	code, out, errs := runCmd("publish", "-nats-url", n.NATSURL(), "room", "orders", `{"total":3}`)
+	if code != 0 {
+		t.Fatalf("publish: %d %q %q", code, out, errs)
+	}
+	m := c.Expect("message")
+	if m.S("room") != "orders" || m.JSON("data") != `{"total":3}` {
+		t.Fatalf("got %v", m["_raw"])
+	}
+	if code, _, _ := runCmd("publish", "-nats-url", n.NATSURL(), "user", "alice", "hello there"); code != 0 {
+		t.Fatal("publish to user failed")
+	}
+	if m := c.Expect("message"); m.JSON("data") != `"hello there"` {
+		t.Fatalf("got %v", m["_raw"])
+	}
+	if code, _, errs := runCmd("publish", "-nats-url", n.NATSURL(), "planet", "x"); code != 2 || !strings.Contains(errs, "unknown target") {
+		t.Fatalf("bad target: %d %q", code, errs)
+	}
+}
