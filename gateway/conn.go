@@ -106,12 +106,15 @@ func (c *Conn) Send(payload []byte) bool {
 	return true
 }
 
-// Close starts closing the connection: it queues a close frame with code and
-// reason (cut to 123 bytes), lets what is queued flush, then closes the socket,
+// Close starts closing the connection: it queues a close frame with code (0
+// means 1000) and reason (cut to 123 bytes in the frame), lets what is queued flush, then closes the socket,
 // waiting at most WriteTimeout for the peer to take the data. It returns at
 // once. Handler.OnClose then gets code and reason. Closing a closing
 // connection does nothing. Safe for concurrent use.
 func (c *Conn) Close(code uint16, reason string) {
+	if code == 0 {
+		code = 1000
+	}
 	c.mu.Lock()
 	c.startCloseLocked(code, reason, true)
 	c.mu.Unlock()

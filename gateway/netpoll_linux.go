@@ -175,6 +175,11 @@ func (w *worker) handle(c *Conn, ev uint32) {
 			continue
 		}
 		c.flags &^= flagBusy
+		if c.flags&flagFinalPend != 0 {
+			c.mu.Unlock()
+			s.end(c, 0, "", true)
+			return
+		}
 		if c.flags&flagDone == 0 {
 			s.arm(c, c.flags&flagBlocked != 0)
 		}
@@ -190,7 +195,7 @@ func (w *worker) read(c *Conn) {
 	for range 8 {
 		w.n, w.err = 0, nil
 		if err := c.rc.Read(w.readFn); err != nil {
-			s.finalize(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String())
+			s.end(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String(), true)
 			return
 		}
 		n, err := w.n, w.err
@@ -198,7 +203,7 @@ func (w *worker) read(c *Conn) {
 			return
 		}
 		if err != nil || n <= 0 {
-			s.finalize(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String())
+			s.end(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String(), true)
 			return
 		}
 		s.stats.bytesIn.Add(uint64(n))

@@ -129,6 +129,7 @@ type Server struct {
 
 	queuePool sync.Pool
 	stats     counters
+	warnLimit rateLimit
 }
 
 var paramRe = regexp.MustCompile(`\{([^}]*)\}`)
@@ -379,13 +380,31 @@ func (s *Server) release(ip string) {
 
 // protocolClose closes c for a peer fault found by the reader.
 func (s *Server) protocolClose(c *Conn, reason CloseReason) {
-	s.log.Warn("closing misbehaving client", "conn", c.remote, "reason", reason.String())
+	if s.warnLimit.allow() {
+		s.log.Warn("closing misbehaving client", "conn", c.remote, "reason", reason.String())
+	}
 	c.Close(reason.Code(), reason.String())
 }
 
+// rateLimit lets one event per second through.
+type rateLimit struct{ last atomic.Int64 }
+
+func (r *rateLimit) allow() bool {
+	now := time.Now().UnixNano()
+	last := r.last.Load()
+	return now-last >= int64(time.Second) && r.last.CompareAndSwap(last, now)
+}
+
 // finalize ends c: the socket is closed and OnClose called, exactly once. If
-// a close was started its code and reason win over the given ones.
+// a close was started its code and reason win over the given ones. While c is
+// not yet open, or a worker is handling it, the end is left to that goroutine,
+// so OnClose never runs before OnOpen returns or beside an OnText.
 func (s *Server) finalize(c *Conn, code uint16, reason string) {
+	s.end(c, code, reason, false)
+}
+
+// end is finalize; worker says the caller is the worker holding flagBusy.
+func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 	c.mu.Lock()
 	if c.flags&flagDone != 0 {
 		c.mu.Unlock()
@@ -396,7 +415,7 @@ func (s *Server) finalize(c *Conn, code uint16, reason string) {
 		c.closing.Store(true)
 		c.code, c.reason = code, reason
 	}
-	if c.flags&flagReady == 0 {
+	if c.flags&flagReady == 0 || (c.flags&flagBusy != 0 && !worker) {
 		c.flags |= flagFinalPend
 		c.mu.Unlock()
 		return

@@ -575,3 +575,81 @@ func TestServer_IdleConnsHoldNoGoroutines(t *testing.T) {
 	conns[n-1].writeFrame(ws.OpText, true, []byte("still here"))
 	conns[n-1].expectText("still here")
 }
+
+func TestServer_StuckWriteIsWriteError(t *testing.T) {
+	h := newRecorder()
+	s := startServer(t, Config{WriteTimeout: 200 * time.Millisecond, WriteQueueBytes: 64 << 20, WriteQueueFrames: 1 << 16}, h)
+	_ = dial(t, s, "/ws") // never reads
+	eventually(t, 5*time.Second, func() error {
+		if h.numOpen() != 1 {
+			return errors.New("not open")
+		}
+		return nil
+	})
+	conn := h.conn(0)
+	chunk := make([]byte, 64<<10)
+	for range 256 { // 16 MiB: more than the socket buffers hold
+		if !conn.Send(chunk) {
+			t.Fatal("Send refused within the queue bounds")
+		}
+	}
+	eventually(t, 5*time.Second, func() error {
+		if got := h.closeOf(0); len(got) != 1 || got[0] != (closeEvent{1006, "write_error"}) {
+			return fmt.Errorf("OnClose = %v", got)
+		}
+		return nil
+	})
+}
+
+func TestConn_ConcurrentSendsArriveWhole(t *testing.T) {
+	h := newRecorder()
+	h.echo = false
+	s := startServer(t, Config{WriteQueueFrames: 1 << 16, WriteQueueBytes: 64 << 20}, h)
+	c := dial(t, s, "/ws")
+	eventually(t, 5*time.Second, func() error {
+		if h.numOpen() != 1 {
+			return errors.New("not open")
+		}
+		return nil
+	})
+	conn := h.conn(0)
+	const senders, each = 8, 500
+	shared := []byte(strings.Repeat("s", 300)) // one slice shared by every Send
+	done := make(chan struct{})
+	for g := range senders {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			for i := range each {
+				if i%2 == 0 {
+					conn.Send(shared)
+				} else {
+					conn.Send(fmt.Appendf(nil, "%d:%d", g, i))
+				}
+			}
+		}()
+	}
+	next := make([]int, senders)
+	for range senders * each {
+		hd, p, err := c.readFrame(5 * time.Second)
+		if err != nil || hd.OpCode != ws.OpText || !hd.Fin {
+			t.Fatalf("read: %v %+v", err, hd)
+		}
+		if string(p) == string(shared) {
+			continue
+		}
+		var g, i int
+		if _, err := fmt.Sscanf(string(p), "%d:%d", &g, &i); err != nil {
+			t.Fatalf("bad payload %q", p)
+		}
+		if i != next[g]+1 {
+			t.Fatalf("sender %d: got %d after %d", g, i, next[g])
+		}
+		next[g] = i + 1
+	}
+	for range senders {
+		<-done
+	}
+	if strings.Repeat("s", 300) != string(shared) {
+		t.Fatal("shared payload was modified")
+	}
+}
