@@ -308,7 +308,7 @@ func hclAttr(t *testing.T, b *hclsyntax.Block, name string) (any, bool) {
 	case v.Type().FriendlyName() == "string":
 		return v.AsString(), true
 	case v.Type().FriendlyName() == "number":
-		f, _ := v.AsBigFloat().Int64()
+		f, _ := v.AsBigFloat().Float64()
 		return f, true
 	case v.Type().IsTupleType() || v.Type().IsListType():
 		var list []string
@@ -436,7 +436,6 @@ func checkCommon(t *testing.T, r *rendered, e expect) {
 	}
 	if e.metricsPort != 0 {
 		wantPort("metrics", e.metricsPort, corev1.ProtocolTCP)
-		wantEnvValue(t, c, "HUB_METRICS_LISTEN", fmt.Sprintf("0.0.0.0:%d", e.metricsPort))
 	}
 
 	// Probes.
@@ -622,7 +621,7 @@ func checkCommon(t *testing.T, r *rendered, e expect) {
 	if v, _ := hclAttr(t, ws, "type"); v != "websocket" {
 		t.Errorf("ws type = %v", v)
 	}
-	if v, _ := hclAttr(t, ws, "port"); v != int64(8080) {
+	if v, _ := hclAttr(t, ws, "port"); v != float64(8080) {
 		t.Errorf("ws port = %v", v)
 	}
 	bus := r.hclBlock(t, "connector", "bus")
@@ -652,12 +651,23 @@ func checkCommon(t *testing.T, r *rendered, e expect) {
 		t.Errorf("cluster.join = %v, want %s", v, e.join)
 	}
 	auth := r.hclBlock(t, "auth")
-	if e.publicKey != (auth != nil) {
-		t.Errorf("auth block present = %v, want %v", auth != nil, e.publicKey)
+	if auth == nil {
+		t.Fatal("no auth block")
 	}
-	if auth != nil {
-		if v, _ := hclAttr(t, auth, "jwt_public_key_file"); v != "/etc/hub/jwt/public.pem" {
-			t.Errorf("jwt_public_key_file = %v", v)
+	keyFile, hasKeyFile := hclAttr(t, auth, "jwt_public_key_file")
+	if hasKeyFile != e.publicKey || (hasKeyFile && keyFile != "/etc/hub/jwt/public.pem") {
+		t.Errorf("jwt_public_key_file = %v (set %v), want set %v", keyFile, hasKeyFile, e.publicKey)
+	}
+	m := r.hclBlock(t, "metrics")
+	if e.metricsPort == 0 && m != nil {
+		t.Error("metrics block rendered without metrics.port")
+	}
+	if e.metricsPort != 0 {
+		if m == nil {
+			t.Fatal("no metrics block")
+		}
+		if v, _ := hclAttr(t, m, "listen"); v != fmt.Sprintf("0.0.0.0:%d", e.metricsPort) {
+			t.Errorf("metrics.listen = %v", v)
 		}
 	}
 	for _, s := range e.secretValues {
@@ -748,11 +758,21 @@ func TestExternalNATS(t *testing.T) {
 	if _, ok := r.secret.Data["jwt-public.pem"]; ok {
 		t.Error("Secret holds an empty public key")
 	}
-	c := r.container(t)
-	wantEnvValue(t, c, "HUB_MAX_CONNECTIONS", "10000")
-	wantEnvValue(t, c, "HUB_MAX_FRAME_BYTES", "65536")
-	if v, _ := hclAttr(t, r.hclBlock(t, "node"), "log_level"); v != "debug" {
+	ws := r.hclBlock(t, "connector", "ws")
+	for attr, want := range map[string]float64{
+		"max_connections": 10000, "max_frame_bytes": 131072, "max_messages_per_second": 2.5,
+		"max_rooms_per_connection": 100, "message_burst": 100, "max_connections_per_ip": 0,
+	} {
+		if v, _ := hclAttr(t, ws, attr); v != want {
+			t.Errorf("ws %s = %v, want %v", attr, v, want)
+		}
+	}
+	node := r.hclBlock(t, "node")
+	if v, _ := hclAttr(t, node, "log_level"); v != "debug" {
 		t.Errorf("log_level = %v", v)
+	}
+	if v, _ := hclAttr(t, node, "client_direct"); v != false {
+		t.Errorf("client_direct = %v", v)
 	}
 	// Flows rendered as HCL blocks.
 	flows := map[string]map[string]map[string]string{}
@@ -791,8 +811,27 @@ func TestExistingSecret(t *testing.T) {
 	})
 	c := r.container(t)
 	wantEnvSecret(t, c, "HUB_NATS_URL", "nats-credentials", "url", false)
-	if _, ok := hclAttr(t, r.hclBlock(t, "connector", "bus"), "url"); ok {
+	bus := r.hclBlock(t, "connector", "bus")
+	if _, ok := hclAttr(t, bus, "url"); ok {
 		t.Error("bus url in hub.hcl although it comes from a Secret")
+	}
+	if v, _ := hclAttr(t, bus, "credentials"); v != "/etc/hub/nats/nats.creds" {
+		t.Errorf("bus credentials = %v", v)
+	}
+	var creds bool
+	for _, v := range r.statefulSet.Spec.Template.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if src.Secret != nil && src.Secret.Name == "nats-credentials" && len(src.Secret.Items) == 1 &&
+				src.Secret.Items[0].Key == "hub.creds" && src.Secret.Items[0].Path == "nats/nats.creds" {
+				creds = true
+			}
+		}
+	}
+	if !creds {
+		t.Error("NATS credentials not mounted at /etc/hub/nats/nats.creds")
 	}
 }
 
@@ -948,6 +987,8 @@ func TestRejectedValues(t *testing.T) {
 		{"url and urlSecret", []string{"--set", "nats.external.url=nats://nats:4222", "--set", "nats.external.urlSecret.name=s", "--set", "nats.external.urlSecret.key=k"}, "not both"},
 		{"urlSecret without key", []string{"--set", "nats.external.urlSecret.name=s"}, "urlSecret.key"},
 		{"grace too short", []string{"--set", "terminationGracePeriodSeconds=20"}, "terminationGracePeriodSeconds"},
+		{"credentials with embedded NATS", []string{"--set", "nats.external.credentialsSecret.name=s", "--set", "nats.external.credentialsSecret.key=k"}, "external NATS"},
+		{"negative rate", []string{"--set", "websocket.maxMessagesPerSecond=-1"}, "maxMessagesPerSecond"},
 		{"metrics on ws port", []string{"--set", "metrics.port=8080"}, "metrics.port"},
 		{"hpa min over max", []string{"--set", "autoscaling.enabled=true", "--set", "autoscaling.minReplicas=5", "--set", "autoscaling.maxReplicas=3"}, "minReplicas"},
 	}

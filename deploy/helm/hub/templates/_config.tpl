@@ -11,6 +11,8 @@ node {
   log_level        = {{ include "hub.hclString" .Values.hub.logLevel }}
   log_format       = {{ include "hub.hclString" .Values.hub.logFormat }}
   shutdown_timeout = "{{ int .Values.hub.shutdownTimeoutSeconds }}s"
+  client_publish   = {{ .Values.hub.clientPublish }}
+  client_direct    = {{ .Values.hub.clientDirect }}
 }
 
 connector "ws" {
@@ -21,7 +23,13 @@ connector "ws" {
   ping_interval          = {{ include "hub.hclString" .Values.websocket.pingInterval }}
   pong_timeout           = {{ include "hub.hclString" .Values.websocket.pongTimeout }}
   allowed_origins        = {{ include "hub.hclList" .Values.websocket.allowedOrigins }}
-  max_connections_per_ip = {{ int .Values.websocket.maxConnectionsPerIP }}
+  # limits (0 = no limit)
+  max_connections          = {{ int .Values.websocket.maxConnections }}
+  max_connections_per_ip   = {{ int .Values.websocket.maxConnectionsPerIP }}
+  max_frame_bytes          = {{ int .Values.websocket.maxFrameBytes }}
+  max_rooms_per_connection = {{ int .Values.websocket.maxRoomsPerConnection }}
+  max_messages_per_second  = {{ .Values.websocket.maxMessagesPerSecond }}
+  message_burst            = {{ int .Values.websocket.messageBurst }}
 }
 
 connector "bus" {
@@ -36,18 +44,29 @@ connector "bus" {
   cluster_listen = "0.0.0.0:{{ int .Values.nats.embedded.clusterPort }}"
 {{- end }}
   subject_prefix = {{ include "hub.hclString" .Values.nats.subjectPrefix }}
+{{- if .Values.nats.external.credentialsSecret.name }}
+  credentials    = "/etc/hub/nats/nats.creds"
+{{- end }}
 }
-{{- if include "hub.hasPublicKey" . }}
 
 auth {
+  jwt_leeway          = {{ include "hub.hclString" .Values.auth.jwtLeeway }}
+{{- if include "hub.hasPublicKey" . }}
   jwt_public_key_file = "/etc/hub/jwt/public.pem"
-}
 {{- end }}
+}
 
 cluster {
-  bind = "0.0.0.0:{{ int .Values.cluster.gossipPort }}"
-  join = {{ include "hub.hclList" (splitList "," (include "hub.join" .)) }}
+  bind            = "0.0.0.0:{{ int .Values.cluster.gossipPort }}"
+  join            = {{ include "hub.hclList" (splitList "," (include "hub.join" .)) }}
+  rejoin_interval = {{ include "hub.hclString" .Values.cluster.rejoinInterval }}
 }
+{{- if .Values.metrics.port }}
+
+metrics {
+  listen = "0.0.0.0:{{ int .Values.metrics.port }}"
+}
+{{- end }}
 {{- range $name, $flow := .Values.flows }}
 
 flow {{ include "hub.hclString" $name }} {

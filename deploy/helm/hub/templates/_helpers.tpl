@@ -139,6 +139,12 @@ An HCL string literal. Go %q quoting matches HCL's escapes for printable text;
 {{- if and .Values.nats.external.urlSecret.name (not .Values.nats.external.urlSecret.key) -}}
 {{- fail "nats.external.urlSecret.key is required with nats.external.urlSecret.name" -}}
 {{- end -}}
+{{- if and .Values.nats.external.credentialsSecret.name (not .Values.nats.external.credentialsSecret.key) -}}
+{{- fail "nats.external.credentialsSecret.key is required with nats.external.credentialsSecret.name" -}}
+{{- end -}}
+{{- if and .Values.nats.external.credentialsSecret.name (include "hub.natsEmbedded" .) -}}
+{{- fail "nats.external.credentialsSecret needs an external NATS (nats.external.url or urlSecret)" -}}
+{{- end -}}
 {{- if regexMatch "://[^/@]*@" .Values.nats.external.url -}}
 {{- fail "nats.external.url holds credentials and would land in a ConfigMap: put the URL in a Secret and use nats.external.urlSecret" -}}
 {{- end -}}
