@@ -6,6 +6,9 @@
 # helm: $HELM, else helm on PATH (v3), else <repo>/bin/helm, installed on first
 # use with `go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION` (a few minutes once).
 #
+# When a hub binary is at hand ($HUB_BIN, or bin/hub from `make build`) the test
+# also runs `hub config check` on every rendered hub.hcl.
+#
 # Usage: bash deploy/helm/check.sh
 set -euo pipefail
 
@@ -67,6 +70,9 @@ for vs in "${value_sets[@]}"; do
 		die "helm template failed for $name"
 done
 
+if [[ -n "${HUB_BIN:-}" || -x "$repo/bin/hub" ]]; then
+	log "rendered hub.hcl files are also checked with: ${HUB_BIN:-$repo/bin/hub} config check"
+fi
 log "strict decode into the Kubernetes types + wiring assertions (go test)"
 (cd "$here/chart_test" && GOWORK=off go test -count=1 ./...)
 

@@ -187,7 +187,44 @@ func render(t *testing.T, args ...string) *rendered {
 		t.Fatalf("hub.hcl is not valid HCL: %s\n%s", diags.Error(), r.hcl)
 	}
 	r.hclFile = file
+	checkWithHub(t, r)
 	return r
+}
+
+// checkWithHub runs `hub config check` on the rendered hub.hcl when a hub binary
+// is at hand ($HUB_BIN, or <repo>/bin/hub from `make build`), so the chart and
+// the binary's config schema cannot drift apart unnoticed.
+func checkWithHub(t *testing.T, r *rendered) {
+	t.Helper()
+	bin := os.Getenv("HUB_BIN")
+	if bin == "off" {
+		return
+	}
+	if bin == "" {
+		if p, err := filepath.Abs("../../../bin/hub"); err == nil {
+			if _, err := os.Stat(p); err == nil {
+				bin = p
+			}
+		}
+	}
+	if bin == "" {
+		t.Log("no hub binary (HUB_BIN or bin/hub): hub.hcl checked as HCL only")
+		return
+	}
+	c := r.container(t)
+	if envVar(t, c, "HUB_NATS_URL") != nil {
+		// `config check` reads the file alone; the pod adds the URL from the environment.
+		t.Log("NATS URL comes from the environment: hub config check skipped")
+		return
+	}
+	path := filepath.Join(t.TempDir(), "hub.hcl")
+	if err := os.WriteFile(path, []byte(r.hcl), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command(bin, "config", "check", path).CombinedOutput()
+	if err != nil {
+		t.Fatalf("hub config check rejects the rendered hub.hcl: %v\n%s\n%s", err, out, r.hcl)
+	}
 }
 
 func valuesFile(name string) []string {
@@ -958,6 +995,7 @@ func TestFiveReplicas(t *testing.T) {
 
 // Values with HCL template sequences stay literal in hub.hcl.
 func TestHCLEscaping(t *testing.T) {
+	t.Setenv("HUB_BIN", "off") // these origins are nonsense to the hub; only the quoting is tested
 	r := render(t, "--set-json", `websocket.allowedOrigins=["https://${x}.example.com","%{ if true }y\"z\\"]`)
 	ws := r.hclBlock(t, "connector", "ws")
 	v, _ := hclAttr(t, ws, "allowed_origins")
