@@ -295,9 +295,15 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			}
 		}
 		if n.nc != nil {
-			if err := n.nc.FlushWithContext(ctx); err != nil {
+			// FlushWithContext needs a deadline; Shutdown takes any ctx.
+			fctx, cancel := ctx, context.CancelFunc(func() {})
+			if _, ok := ctx.Deadline(); !ok {
+				fctx, cancel = context.WithTimeout(ctx, 10*time.Second)
+			}
+			if err := n.nc.FlushWithContext(fctx); err != nil {
 				errs = append(errs, fmt.Errorf("nats flush: %w", err))
 			}
+			cancel()
 		}
 		n.teardown()
 		n.stopErr = errors.Join(errs...)
