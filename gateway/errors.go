@@ -6,7 +6,7 @@ import "errors"
 var (
 	// ErrServerClosed is returned by Start after Shutdown.
 	ErrServerClosed = errors.New("gateway: server closed")
-	// ErrUnsupported is returned by New on platforms without epoll.
+	// ErrUnsupported is returned by Start on platforms without epoll.
 	ErrUnsupported = errors.New("gateway: platform not supported")
 )
 

@@ -129,11 +129,36 @@ type worker struct {
 }
 
 func (w *worker) doRead(fd uintptr) bool {
-	w.n, w.err = unix.Read(int(fd), w.buf)
-	for w.err == unix.EINTR {
-		w.n, w.err = unix.Read(int(fd), w.buf)
-	}
+	w.n, w.err = sysRead(fd, w.buf)
 	return true
+}
+
+// sysRead is a non-blocking read(2) that retries EINTR.
+func sysRead(fd uintptr, b []byte) (int, error) {
+	for {
+		n, err := unix.Read(int(fd), b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// sysWrite is a non-blocking write(2) that retries EINTR.
+func sysWrite(fd uintptr, b []byte) (int, error) {
+	for {
+		n, err := unix.Write(int(fd), b)
+		if err != unix.EINTR {
+			return n, err
+		}
+	}
+}
+
+// wouldBlock reports whether err means the socket buffer is full (or empty).
+func wouldBlock(err error) bool { return err == unix.EAGAIN }
+
+// peerGone reports whether a write failed because the peer went away.
+func peerGone(err error) bool {
+	return errors.Is(err, unix.EPIPE) || errors.Is(err, unix.ECONNRESET)
 }
 
 func (s *Server) workLoop() {
@@ -199,7 +224,7 @@ func (w *worker) read(c *Conn) {
 			return
 		}
 		n, err := w.n, w.err
-		if err == unix.EAGAIN {
+		if wouldBlock(err) {
 			return
 		}
 		if err != nil || n <= 0 {

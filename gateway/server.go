@@ -14,8 +14,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Handler is what the gateway calls. Its methods are called from the
@@ -213,6 +211,9 @@ func (s *Server) Start(ctx context.Context) error {
 	if err := s.openPoller(); err != nil {
 		ln.Close()
 		s.started.Store(false)
+		if errors.Is(err, ErrUnsupported) {
+			return err
+		}
 		return fmt.Errorf("gateway: %w", err)
 	}
 	s.ln = ln
@@ -450,7 +451,7 @@ func (s *Server) lingerClose(c *Conn) {
 	for range 32 {
 		n := 0
 		_ = c.rc.Read(func(fd uintptr) bool {
-			n, _ = unix.Read(int(fd), buf[:])
+			n, _ = sysRead(fd, buf[:])
 			return true
 		})
 		if n <= 0 {

@@ -1,11 +1,9 @@
 package gateway
 
 import (
-	"errors"
 	"time"
 
 	"github.com/gobwas/ws"
-	"golang.org/x/sys/unix"
 )
 
 // flushBufBytes is the size of each flusher's scratch buffer: the most one
@@ -81,10 +79,7 @@ func (s *Server) flushLoop() {
 }
 
 func (f *flusher) doWrite(fd uintptr) bool {
-	f.n, f.err = unix.Write(int(fd), f.wbuf)
-	for f.err == unix.EINTR {
-		f.n, f.err = unix.Write(int(fd), f.wbuf)
-	}
+	f.n, f.err = sysWrite(fd, f.wbuf)
 	return true
 }
 
@@ -168,7 +163,7 @@ func (f *flusher) flush(c *Conn) {
 		c.progress = time.Now().UnixNano()
 	}
 	switch {
-	case err == unix.EAGAIN || (err == nil && n < wlen):
+	case wouldBlock(err) || (err == nil && n < wlen):
 		// The socket buffer is full: wait for EPOLLOUT.
 		c.flags |= flagBlocked
 		c.flags &^= flagScheduled
@@ -178,7 +173,7 @@ func (f *flusher) flush(c *Conn) {
 	case err != nil:
 		c.flags &^= flagScheduled
 		finalizeAs = ReasonConnectionLost
-		if !errors.Is(err, unix.EPIPE) && !errors.Is(err, unix.ECONNRESET) {
+		if !peerGone(err) {
 			finalizeAs = ReasonWriteError
 		}
 	case len(c.wq) == 0:
