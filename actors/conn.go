@@ -4,6 +4,7 @@ import (
 	"path"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -32,7 +33,7 @@ const RateLimitStrikes = 20
 // transport hands it decoded frames with Frame and the end with Closed.
 type Conn struct {
 	sys     *System
-	pid     *actor.PID
+	pid     atomic.Pointer[actor.PID] // set by Open and on Started, whichever runs first
 	sink    Sink
 	seq     uint64
 	info    ConnInfo
@@ -65,10 +66,10 @@ func (c *Conn) ID() string { return c.info.ID }
 func (c *Conn) User() string { return c.info.User }
 
 // Frame hands the actor a decoded client frame.
-func (c *Conn) Frame(f *protocol.Frame) { c.sys.root.Send(c.pid, f) }
+func (c *Conn) Frame(f *protocol.Frame) { c.sys.root.Send(c.pid.Load(), f) }
 
 // Closed tells the actor the connection has ended and why.
-func (c *Conn) Closed(reason string) { c.sys.root.Send(c.pid, &closed{reason}) }
+func (c *Conn) Closed(reason string) { c.sys.root.Send(c.pid.Load(), &closed{reason}) }
 
 func (c *Conn) deliver(frame []byte) {
 	if c.sink.Send(frame) {
@@ -78,12 +79,13 @@ func (c *Conn) deliver(frame []byte) {
 	}
 }
 
-func (c *Conn) member() member { return member{seq: c.seq, sink: c.sink, pid: c.pid} }
+func (c *Conn) member() member { return member{seq: c.seq, sink: c.sink, pid: c.pid.Load()} }
 
 // Receive implements actor.Actor.
 func (c *Conn) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *actor.Started:
+		c.pid.Store(ctx.Self())
 		ctx.Send(c.sys.all, &joinReq{member: c.member()})
 		if c.info.User != "" {
 			c.sys.users.join(c.info.User, c.member(), nil, true)

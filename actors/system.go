@@ -193,7 +193,7 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 	s.nconns.Add(1)
 	s.closed.Add(1)
 	props := actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithMailbox(newLeanMailbox))
-	c.pid = s.root.Spawn(props)
+	c.pid.Store(s.root.Spawn(props))
 	return c
 }
 
@@ -245,7 +245,7 @@ func (s *System) Reply(id string, r protocol.Reply) bool {
 	if !ok {
 		return false
 	}
-	s.root.Send(c.pid, &reply{r})
+	s.root.Send(c.pid.Load(), &reply{r})
 	return true
 }
 
@@ -265,7 +265,7 @@ func (s *System) Info(id string) (ConnInfo, bool) {
 	if !ok {
 		return ConnInfo{}, false
 	}
-	res, err := s.root.RequestFuture(c.pid, infoRequest{}, 5*time.Second).Result()
+	res, err := s.root.RequestFuture(c.pid.Load(), infoRequest{}, 5*time.Second).Result()
 	if err != nil {
 		return ConnInfo{}, false
 	}

@@ -36,6 +36,11 @@ type BusOptions struct {
 	Prefix string     // subject prefix, "hub"
 	Node   string     // this node's name, a subject token
 	Logger *slog.Logger
+	// Barrier, when set, runs after a batch of new subscriptions is
+	// confirmed by the local server and before the joins waiting on it are
+	// acknowledged. The node uses it to make sure the interest has reached
+	// the other servers of a NATS cluster (see node.interestBarrier).
+	Barrier func()
 	// QueueLen bounds the messages received and not yet dispatched; past it
 	// NATS drops messages for this node (counted in hub_nats_dropped_total).
 	QueueLen int
@@ -47,12 +52,13 @@ type BusOptions struct {
 // subscriptions feed one channel drained by one goroutine, so the goroutine
 // count does not grow with rooms and messages to one subject stay in order.
 type Bus struct {
-	nc     *nats.Conn
-	prefix string
-	node   string
-	log    *slog.Logger
-	d      Deliverer
-	msgs   chan *nats.Msg
+	nc      *nats.Conn
+	prefix  string
+	node    string
+	log     *slog.Logger
+	d       Deliverer
+	msgs    chan *nats.Msg
+	barrier func()
 
 	mu      sync.Mutex
 	queue   []interest
@@ -79,7 +85,7 @@ func NewBus(o BusOptions, d Deliverer) (*Bus, error) {
 		o.Logger = slog.Default()
 	}
 	b := &Bus{
-		nc: o.Conn, prefix: o.Prefix, node: o.Node, log: o.Logger, d: d,
+		nc: o.Conn, prefix: o.Prefix, node: o.Node, log: o.Logger, d: d, barrier: o.Barrier,
 		msgs: make(chan *nats.Msg, o.QueueLen),
 		wake: make(chan struct{}, 1), subs: map[string]*nats.Subscription{},
 		stop: make(chan struct{}),
@@ -174,8 +180,14 @@ func (b *Bus) interestLoop() {
 				metrics.NATSSubscriptions.Dec()
 			}
 		}
+		added := false
+		for _, in := range batch {
+			added = added || in.on
+		}
 		if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
 			b.log.Warn("nats flush after subscription changes failed; they apply once NATS is back", "err", err)
+		} else if added && b.barrier != nil {
+			b.barrier()
 		}
 		for _, in := range batch {
 			if in.done != nil {
@@ -239,6 +251,11 @@ func (b *Bus) dispatch() {
 }
 
 func (b *Bus) handle(m *nats.Msg) {
+	if len(m.Data) == 0 && header(m, "Status") != "" {
+		// A NATS status message, such as "no responders" for an event
+		// published with a reply subject that nobody consumed.
+		return
+	}
 	rest, ok := strings.CutPrefix(m.Subject, b.prefix+".")
 	if !ok {
 		return

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -43,6 +44,11 @@ func (n *Node) routes() http.Handler {
 	api("GET /api/rooms/{room}", "room_get", n.getRoom)
 	api("GET /api/users/{user}", "user_get", n.getUser)
 	api("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) int {
+		if allow := allowedMethods(mux, r); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, "method "+r.Method+" not allowed on "+r.URL.Path+" (allowed: "+allow+")")
+			return http.StatusMethodNotAllowed
+		}
 		writeError(w, http.StatusNotFound, "no such API call: "+r.Method+" "+r.URL.Path)
 		return http.StatusNotFound
 	})
@@ -55,7 +61,8 @@ func (n *Node) routes() http.Handler {
 		if !ok {
 			status, word = http.StatusServiceUnavailable, "not ready"
 		}
-		writeJSON(w, status, map[string]any{"status": word, "node": n.Name(), "checks": checks})
+		writeJSON(w, status, map[string]any{"status": word, "node": n.Name(), "checks": checks,
+			"cluster_size": n.ClusterSize(), "connections": n.sys.NumConns()})
 	})
 	if n.cfg.Metrics.Listen == "" {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
@@ -67,6 +74,24 @@ func (n *Node) routes() http.Handler {
 		writeError(w, http.StatusNotFound, "not found")
 	})
 	return mux
+}
+
+// allowedMethods lists the methods that have an API route for the path of
+// r, which matched none: the catch-all would otherwise answer 404 where
+// 405 is right.
+func allowedMethods(mux *http.ServeMux, r *http.Request) string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodPost, http.MethodDelete} {
+		if m == r.Method {
+			continue
+		}
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/api/" {
+			allow = append(allow, m)
+		}
+	}
+	return strings.Join(allow, ", ")
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

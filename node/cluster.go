@@ -65,8 +65,23 @@ func (n *Node) startCluster() error {
 			n.peerJoined(name, meta)
 		}
 	}
-	n.publishNodeEvent(nodeEvent{Event: EventNodeUp, Node: n.Name()})
+	go n.announce()
 	return nil
+}
+
+// announce publishes node_up once the embedded NATS has its routes to the
+// members gossip found (or after a few seconds), so the other nodes'
+// backends can hear it.
+func (n *Node) announce() {
+	if n.ns != nil {
+		deadline := time.Now().Add(5 * time.Second)
+		for time.Now().Before(deadline) && n.ns.NumRoutes() < n.members.Count()-1 && !n.draining.Load() {
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	if !n.draining.Load() {
+		n.publishNodeEvent(nodeEvent{Event: EventNodeUp, Node: n.Name()})
+	}
 }
 
 // GossipAddr is the address other nodes join, "" without gossip.

@@ -50,6 +50,7 @@ type Node struct {
 	metricsSrv *http.Server
 	metricsLn  net.Listener
 
+	barrierQ atomic.Pointer[queries]
 	draining atomic.Bool
 	stopOnce sync.Once
 	stopErr  error
@@ -100,6 +101,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	})
 	n.bus, err = cluster.NewBus(cluster.BusOptions{
 		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Node: cfg.Node.Name, Logger: n.log,
+		Barrier: func() {
+			if q := n.barrierQ.Load(); q != nil {
+				q.interestBarrier()
+			}
+		},
 	}, n.sys)
 	if err != nil {
 		return err
@@ -110,6 +116,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.queries, err = startQueries(n); err != nil {
 		return err
 	}
+	n.barrierQ.Store(n.queries)
 	if err := n.startCluster(); err != nil {
 		return err
 	}
@@ -363,3 +370,12 @@ func (n *Node) onEvent(event string, payload []byte, reply string) {
 }
 
 func itoa(i int) string { return strconv.Itoa(i) }
+
+// NATSRoutes is the number of routes of the embedded NATS server to
+// other nodes' servers.
+func (n *Node) NATSRoutes() int {
+	if n.ns == nil {
+		return 0
+	}
+	return n.ns.NumRoutes()
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -48,6 +49,7 @@ func startQueries(n *Node) (*queries, error) {
 			}
 			respond(m, a)
 		},
+		self + "ping": func(m *nats.Msg) { _ = m.Respond(nil) },
 		self + "kick": func(m *nats.Msg) { respond(m, connAnswer{Found: n.sys.Kick(string(m.Data))}) },
 		self + "send": func(m *nats.Msg) {
 			id := m.Header.Get("Hub-Conn")
@@ -86,6 +88,30 @@ func (q *queries) localCount(kind, name string) int {
 		return q.n.sys.UserConns(name)
 	}
 	return q.n.sys.RoomMembers(name)
+}
+
+// interestBarrier returns once every other member's NATS server has seen
+// this node's latest subscriptions. Subscription interest travels between
+// NATS servers asynchronously, but in order on each route: a request to
+// each peer, sent after the subscriptions, is answered only after the
+// peer's server has processed them. So a client's join is acknowledged
+// only when a message published anywhere in the cluster reaches it.
+func (q *queries) interestBarrier() {
+	if q.n.members == nil {
+		return
+	}
+	var wg sync.WaitGroup
+	for name := range q.n.members.Nodes() {
+		if name == q.n.Name() {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_, _ = q.n.nc.Request(q.n.bus.Subject("internal.node."+name+".ping"), nil, time.Second)
+		}()
+	}
+	wg.Wait()
 }
 
 // ownerOf returns the node name in a connection id, "" when it has none.
