@@ -53,6 +53,8 @@ type rendered struct {
 	hpa             *autoscalingv2.HorizontalPodAutoscaler
 	ingress         *networkingv1.Ingress
 	serviceMonitor  *monitoringv1.ServiceMonitor
+	prometheusRule  *monitoringv1.PrometheusRule
+	networkPolicy   *networkingv1.NetworkPolicy
 	kinds           []string
 	hcl             string
 	hclFile         *hcl.File
@@ -163,6 +165,12 @@ func render(t *testing.T, args ...string) *rendered {
 		case "monitoring.coreos.com/v1/ServiceMonitor":
 			o := &monitoringv1.ServiceMonitor{}
 			obj, meta, r.serviceMonitor = o, &o.ObjectMeta, o
+		case "monitoring.coreos.com/v1/PrometheusRule":
+			o := &monitoringv1.PrometheusRule{}
+			obj, meta, r.prometheusRule = o, &o.ObjectMeta, o
+		case "networking.k8s.io/v1/NetworkPolicy":
+			o := &networkingv1.NetworkPolicy{}
+			obj, meta, r.networkPolicy = o, &o.ObjectMeta, o
 		default:
 			t.Fatalf("unexpected kind %s in the chart output:\n%s", gvk, doc)
 		}
@@ -761,8 +769,8 @@ func TestDefaultValues(t *testing.T) {
 	if mu := r.pdb.Spec.MaxUnavailable; mu == nil || mu.IntValue() != 1 {
 		t.Errorf("PDB maxUnavailable = %v, want 1", mu)
 	}
-	if r.hpa != nil || r.serviceMonitor != nil || r.ingress != nil {
-		t.Error("HPA, ServiceMonitor and Ingress must be off by default")
+	if r.hpa != nil || r.serviceMonitor != nil || r.ingress != nil || r.prometheusRule != nil || r.networkPolicy != nil {
+		t.Error("HPA, ServiceMonitor, PrometheusRule, Ingress and NetworkPolicy must be off by default")
 	}
 	if c.StartupProbe != nil {
 		t.Error("startup probe on by default")
@@ -962,7 +970,64 @@ func TestFullFeatures(t *testing.T) {
 	if ing.Annotations["nginx.ingress.kubernetes.io/proxy-read-timeout"] != "3600" {
 		t.Error("Ingress annotations not passed through")
 	}
+	// PrometheusRule: default alerts plus the extra rule, with the rule labels.
+	pr := r.prometheusRule
+	if pr == nil || len(pr.Spec.Groups) != 1 {
+		t.Fatal("no PrometheusRule with one group")
+	}
+	alerts := map[string]monitoringv1.Rule{}
+	for _, rule := range pr.Spec.Groups[0].Rules {
+		alerts[rule.Alert] = rule
+	}
+	for _, name := range []string{"HubNodeDown", "HubNATSDisconnected", "HubClusterPartitioned", "HubDeliveriesDropped", "HubTooManyConnections"} {
+		if _, ok := alerts[name]; !ok {
+			t.Errorf("alert %s missing", name)
+		}
+	}
+	if a := alerts["HubNATSDisconnected"]; a.Labels["team"] != "realtime" || !strings.Contains(a.Expr.String(), `namespace="hubns"`) {
+		t.Errorf("HubNATSDisconnected = %+v", a)
+	}
+	if a := alerts["HubNodeDown"]; a.Annotations["summary"] != "Hub node {{ $labels.pod }} cannot be scraped" {
+		t.Errorf("alert templates not kept for Prometheus: %q", a.Annotations["summary"])
+	}
+
+	// NetworkPolicy: gossip and routes only from hub pods, HTTP from the ingress namespace.
+	np := r.networkPolicy
+	if np == nil {
+		t.Fatal("no NetworkPolicy")
+	}
 	pod := r.statefulSet.Spec.Template.Spec
+	if s, _ := metav1.LabelSelectorAsSelector(&np.Spec.PodSelector); !s.Matches(labels.Set(r.statefulSet.Spec.Template.Labels)) {
+		t.Error("NetworkPolicy does not select the hub pods")
+	}
+	byPort := map[string][]networkingv1.NetworkPolicyPeer{}
+	for _, rule := range np.Spec.Ingress {
+		for _, p := range rule.Ports {
+			if containerPort(c, p.Port.String()) == nil {
+				t.Errorf("NetworkPolicy port %s is no container port", p.Port.String())
+			}
+			byPort[p.Port.String()] = rule.From
+		}
+	}
+	for _, port := range []string{"gossip", "gossip-udp", "nats-route"} {
+		from := byPort[port]
+		if len(from) != 1 || from[0].PodSelector == nil || from[0].NamespaceSelector != nil {
+			t.Errorf("%s must be open to hub pods only: %+v", port, from)
+			continue
+		}
+		if s, _ := metav1.LabelSelectorAsSelector(from[0].PodSelector); !s.Matches(labels.Set(r.statefulSet.Spec.Template.Labels)) {
+			t.Errorf("%s peer does not select the hub pods", port)
+		}
+	}
+	if from := byPort["http"]; len(from) != 1 || from[0].NamespaceSelector == nil {
+		t.Errorf("http peers = %+v", from)
+	}
+	if _, ok := byPort["nats"]; !ok {
+		t.Error("embedded NATS client port not in the NetworkPolicy")
+	}
+	if _, ok := byPort["metrics"]; !ok {
+		t.Error("metrics port not in the NetworkPolicy")
+	}
 	if len(pod.TopologySpreadConstraints) != 1 || pod.TopologySpreadConstraints[0].LabelSelector == nil {
 		t.Errorf("topology spread constraint without a default label selector: %+v", pod.TopologySpreadConstraints)
 	}
