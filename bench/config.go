@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"time"
+)
+
+// Case names, in the order "all" runs them.
+const (
+	CaseIdle    = "idle"
+	CaseConnect = "connect"
+	CaseBurst   = "burst"
+	CasePaced   = "paced"
+	CaseCluster = "cluster"
+)
+
+// AllCases is what -case all runs. The connect figure of "all" comes from
+// the idle case, which opens the same connections the same way.
+var AllCases = []string{CaseIdle, CaseBurst, CasePaced, CaseCluster}
+
+// Config configures a run. The zero value of every number means the
+// PERF.md default given beside it.
+type Config struct {
+	Cases []string // cases to run, from the Case constants; default AllCases
+
+	// Hubs to measure: spawned, or given.
+	Spawn       bool     // start hubs on loopback and stop them at the end
+	HubExe      string   // executable for spawned hubs; default os.Executable()
+	HubArgs     []string // extra flags for spawned hubs
+	URLs        []string // ws:// URLs of running hubs (cluster: one per node)
+	NATSURLs    []string // NATS URL to publish to, per hub; the first is used for one node
+	MetricsURLs []string // /metrics URL per hub; default the WebSocket host's /metrics
+	PIDs        []int    // PID per hub, to read /proc instead of /metrics (same machine only)
+
+	// Client processes.
+	ChildExe    string   // executable for clients; default os.Executable() with ChildArgs "bench -child"
+	ChildArgs   []string // arguments for ChildExe
+	PerChild    int      // sockets per client process; default 15,000; at most 19,000
+	Concurrency int      // upgrades in flight per client process; default 128
+	ConnectRate float64  // new connections per second per client process; 0 for as fast as accepted
+	LocalAddr   string   // source IP of clients; default 127.0.0.2 for a loopback hub, else any
+
+	// Case sizes.
+	Conns        int           // idle and connect: connections; default 15,000
+	Rooms        int           // idle and connect: rooms the connections spread over; default 100
+	Members      int           // burst and paced: members of the room; default 10,000
+	Messages     int           // burst and cluster: messages published; default 200
+	Size         int           // payload bytes; default 128 (at least 43: the timestamp and sequence)
+	Rate         float64       // paced: messages per second; default 5
+	Duration     time.Duration // paced: how long; default 10s
+	ClusterNodes int           // cluster: nodes; default 3
+	ClusterConns int           // cluster: members per node; default 3,000
+	Publish      []string      // burst: "nats", "http" or both (default both)
+
+	SubjectPrefix string        // hub NATS subject prefix; default "hub"
+	APIKey        string        // bearer key for the HTTP API, if the hub needs one
+	Quiet         time.Duration // a delivery run ends this long after the last delivery; default 5s
+	Settle        time.Duration // idle: wait before reading RSS after opening; default 2s
+	Timeout       time.Duration // whole run; default 5m
+
+	Stderr io.Writer // progress lines; default io.Discard
+}
+
+func (c *Config) setDefaults() {
+	def := func(p *int, v int) {
+		if *p <= 0 {
+			*p = v
+		}
+	}
+	if len(c.Cases) == 0 {
+		c.Cases = AllCases
+	}
+	def(&c.PerChild, 15000)
+	def(&c.Concurrency, 128)
+	def(&c.Conns, 15000)
+	def(&c.Rooms, 100)
+	def(&c.Members, 10000)
+	def(&c.Messages, 200)
+	def(&c.Size, 128)
+	def(&c.ClusterNodes, 3)
+	def(&c.ClusterConns, 3000)
+	if c.Rate <= 0 {
+		c.Rate = 5
+	}
+	if c.Duration <= 0 {
+		c.Duration = 10 * time.Second
+	}
+	if len(c.Publish) == 0 {
+		c.Publish = []string{"nats", "http"}
+	}
+	if c.SubjectPrefix == "" {
+		c.SubjectPrefix = "hub"
+	}
+	if c.Quiet <= 0 {
+		c.Quiet = 5 * time.Second
+	}
+	if c.Settle <= 0 {
+		c.Settle = 2 * time.Second
+	}
+	if c.Timeout <= 0 {
+		c.Timeout = 5 * time.Minute
+	}
+	if c.Stderr == nil {
+		c.Stderr = io.Discard
+	}
+}
+
+// Validate reports every problem at once.
+func (c *Config) Validate() error {
+	var errs []error
+	for _, k := range c.Cases {
+		if !slices.Contains([]string{CaseIdle, CaseConnect, CaseBurst, CasePaced, CaseCluster}, k) {
+			errs = append(errs, fmt.Errorf("unknown case %q (idle, connect, burst, paced, cluster or all)", k))
+		}
+	}
+	for _, p := range c.Publish {
+		if p != "nats" && p != "http" {
+			errs = append(errs, fmt.Errorf("unknown publish path %q (nats or http)", p))
+		}
+	}
+	if c.PerChild > 19000 {
+		errs = append(errs, fmt.Errorf("per-child %d: a process may hold 20,000 descriptors", c.PerChild))
+	}
+	if !c.Spawn && len(c.URLs) == 0 {
+		errs = append(errs, errors.New("give -spawn, or -url of a running hub"))
+	}
+	if c.Spawn && len(c.URLs) > 0 {
+		errs = append(errs, errors.New("-spawn and -url exclude each other"))
+	}
+	if !c.Spawn && slices.Contains(c.Cases, CaseCluster) && len(c.URLs) < 2 {
+		errs = append(errs, errors.New("cluster case: give -spawn, or one -url per node (comma-separated)"))
+	}
+	if !c.Spawn && (slices.Contains(c.Cases, CaseBurst) || slices.Contains(c.Cases, CasePaced) || slices.Contains(c.Cases, CaseCluster)) &&
+		slices.Contains(c.Publish, "nats") && len(c.NATSURLs) == 0 {
+		errs = append(errs, errors.New("publishing through NATS to a running hub needs -nats"))
+	}
+	return errors.Join(errs...)
+}

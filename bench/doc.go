@@ -1,0 +1,37 @@
+// Package bench is the logic of the load tool, "hub bench": it opens many
+// WebSocket clients against a hub, publishes through NATS or the HTTP API,
+// and measures what PERF.md asks for (memory and goroutines per idle
+// connection, accept rate, loss, deliveries/s, latency, server CPU per
+// delivery, RSS), printing each figure beside its target.
+//
+// # Processes
+//
+// A process may hold 20,000 descriptors, so clients live in child processes
+// (the same executable re-run with "bench -child", or any command that calls
+// RunChild), each holding at most Config.PerChild sockets. The parent talks
+// to each child over its stdin and stdout, one JSON object a line: the
+// parent sends a command (open, status, reset, report), the child answers
+// it, and while opening it also sends progress lines. A child exits when its
+// standard input closes, so a parent that dies takes its children with it.
+//
+// # Clients
+//
+// A child holds no goroutine per connection. One goroutine owns an epoll
+// instance and every socket: it connects without blocking from
+// Config.LocalAddr (127.0.0.2 by default, so client ports never collide with
+// a listener on 127.0.0.1), writes the WebSocket upgrade request, reads the
+// 101 answer, sends one join_room frame and waits for its ack; from then on
+// an idle connection is a small struct and no buffer. Received frames are
+// parsed in place; a delivery's latency is the time of the read that
+// returned it minus the send time (unix nanoseconds) the publisher put in
+// the payload, one clock for both since everything runs on one machine.
+//
+// # Hubs
+//
+// With Config.Spawn the tool starts the hub processes it measures on
+// loopback with free ports and stops them by PID when done. Otherwise it
+// targets a running hub, reading its CPU and RSS from /proc when its PID is
+// given and from /metrics (the process collector) when not.
+//
+// Every run is bounded: by the counts in Config and by Config.Timeout.
+package bench

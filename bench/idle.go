@@ -1,0 +1,117 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+)
+
+// IdleResult is the idle or connect case.
+type IdleResult struct {
+	Conns       int     `json:"conns"` // joined and acknowledged
+	Failed      int     `json:"failed"`
+	Rooms       int     `json:"rooms"`
+	Seconds     float64 `json:"seconds"` // first dial to last ack
+	ConnsPerSec float64 `json:"conns_per_sec"`
+	JoinP50Ms   float64 `json:"join_p50_ms"` // dial start to ack
+	JoinP99Ms   float64 `json:"join_p99_ms"`
+	JoinMaxMs   float64 `json:"join_max_ms"`
+	FirstErr    string  `json:"first_err,omitempty"`
+
+	// Idle only.
+	RSSBeforeMiB     float64 `json:"rss_before_mib,omitempty"`
+	RSSAfterMiB      float64 `json:"rss_after_mib,omitempty"`
+	RSSPerConnKiB    float64 `json:"rss_per_conn_kib,omitempty"`
+	GoroutinesBefore int     `json:"goroutines_before,omitempty"`
+	GoroutinesAfter  int     `json:"goroutines_after,omitempty"`
+	GoroutinesMax    int     `json:"goroutines_max,omitempty"`
+	HubConnections   int     `json:"hub_connections,omitempty"` // hub_connections after opening
+	ClosedWhileIdle  int     `json:"closed_while_idle,omitempty"`
+}
+
+// idle opens cfg.Conns connections over cfg.Rooms rooms. With memory it
+// also measures the hub's RSS and goroutines before and after.
+func (r *runner) idle(ctx context.Context, memory bool) (*IdleResult, error) {
+	name := CaseConnect
+	if memory {
+		name = CaseIdle
+	}
+	h, stopHub, err := r.single(ctx, "bench-"+name)
+	if err != nil {
+		return nil, err
+	}
+	defer stopHub()
+	g, stopClients, err := r.children(ctx, r.cfg.Conns)
+	if err != nil {
+		return nil, err
+	}
+	defer stopClients()
+
+	res := &IdleResult{Rooms: r.cfg.Rooms}
+	var mu sync.Mutex
+	sample := func() {}
+	if memory {
+		time.Sleep(500 * time.Millisecond) // let the fresh hub finish starting up
+		rss, err := h.rssBytes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		gr, err := h.goroutines(ctx)
+		if err != nil {
+			return nil, err
+		}
+		res.RSSBeforeMiB = rss / (1 << 20)
+		res.GoroutinesBefore, res.GoroutinesMax = int(gr), int(gr)
+		sample = func() {
+			if gr, err := h.goroutines(ctx); err == nil {
+				mu.Lock()
+				res.GoroutinesMax = max(res.GoroutinesMax, int(gr))
+				mu.Unlock()
+			}
+		}
+	}
+	t, err := r.open(ctx, g, h.ws, r.cfg.Conns, roomNames(name, r.cfg.Rooms), name, sample)
+	if err != nil {
+		return nil, err
+	}
+	res.Conns, res.Failed, res.FirstErr = t.Opened, t.Failed, t.FirstErr
+	res.Seconds = float64(t.ElapsedNS) / 1e9
+	if res.Seconds > 0 {
+		res.ConnsPerSec = float64(t.Opened) / res.Seconds
+	}
+	res.JoinP50Ms = float64(t.Join.Quantile(0.5)) / 1e3
+	res.JoinP99Ms = float64(t.Join.Quantile(0.99)) / 1e3
+	res.JoinMaxMs = float64(t.Join.Max) / 1e3
+	if t.Opened == 0 {
+		return res, fmt.Errorf("no connection opened: %s", t.FirstErr)
+	}
+	if !memory {
+		return res, nil
+	}
+	r.progressf("%s: settling %s before reading memory", name, r.cfg.Settle)
+	select {
+	case <-ctx.Done():
+		return res, ctx.Err()
+	case <-time.After(r.cfg.Settle):
+	}
+	rss, err := h.rssBytes(ctx)
+	if err != nil {
+		return res, err
+	}
+	m, err := h.scrape(ctx, "go_goroutines", "hub_connections")
+	if err != nil {
+		return res, err
+	}
+	res.RSSAfterMiB = rss / (1 << 20)
+	res.RSSPerConnKiB = (res.RSSAfterMiB - res.RSSBeforeMiB) * 1024 / float64(res.Conns)
+	res.GoroutinesAfter = int(m["go_goroutines"])
+	res.GoroutinesMax = max(res.GoroutinesMax, res.GoroutinesAfter)
+	res.HubConnections = int(m["hub_connections"])
+	st, err := g.all(ctx, func(int) command { return command{Op: opStatus} })
+	if err != nil {
+		return res, err
+	}
+	res.ClosedWhileIdle = sum(st).Closed
+	return res, nil
+}

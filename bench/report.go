@@ -1,0 +1,170 @@
+package bench
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+)
+
+// Report is the outcome of a run: raw results per case and the figures
+// PERF.md asks for, each judged against its target.
+type Report struct {
+	Date      string `json:"date"`
+	Host      string `json:"host"`
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	Spawned   bool   `json:"spawned"`
+
+	Idle    *IdleResult     `json:"idle,omitempty"`
+	Connect *IdleResult     `json:"connect,omitempty"`
+	Burst   []*FanoutResult `json:"burst,omitempty"`
+	Paced   *FanoutResult   `json:"paced,omitempty"`
+	Cluster *ClusterResult  `json:"cluster,omitempty"`
+
+	Figures []Figure `json:"figures"`
+	Pass    bool     `json:"pass"` // every judged figure met its target
+}
+
+// Figure is one line of the table.
+type Figure struct {
+	Case   string  `json:"case"`
+	Name   string  `json:"name"`
+	Value  float64 `json:"value"`
+	Unit   string  `json:"unit"`
+	Shown  string  `json:"shown"`  // value as printed
+	Target string  `json:"target"` // "" when there is none
+	Result string  `json:"result"` // PASS, MISS or "" (information only)
+}
+
+// Result values.
+const (
+	Pass = "PASS"
+	Miss = "MISS"
+)
+
+func judge(ok bool) string {
+	if ok {
+		return Pass
+	}
+	return Miss
+}
+
+// finish derives the figures from the results.
+func (rep *Report) finish() *Report {
+	var fs []Figure
+	add := func(f ...Figure) { fs = append(fs, f...) }
+	if x := rep.Idle; x != nil {
+		add(Figure{Case: "idle", Name: fmt.Sprintf("conns joined (of %d, %d rooms)", x.Conns+x.Failed, x.Rooms),
+			Value: float64(x.Conns), Shown: fmt.Sprint(x.Conns), Target: "all", Result: judge(x.Failed == 0 && x.ClosedWhileIdle == 0)})
+		if x.RSSAfterMiB > 0 {
+			add(Figure{Case: "idle", Name: "user-space RSS per idle connection", Value: x.RSSPerConnKiB, Unit: "KiB",
+				Shown:  fmt.Sprintf("%.2f KiB (%.1f → %.1f MiB)", x.RSSPerConnKiB, x.RSSBeforeMiB, x.RSSAfterMiB),
+				Target: "≤ 1.5 KiB (≤ 1 ambition)", Result: judge(x.RSSPerConnKiB <= 1.5)})
+			growth := x.GoroutinesMax - x.GoroutinesBefore
+			add(Figure{Case: "idle", Name: "goroutines, 0 → N conns", Value: float64(growth),
+				Shown:  fmt.Sprintf("%d → %d (max %d; %.4f/conn)", x.GoroutinesBefore, x.GoroutinesAfter, x.GoroutinesMax, float64(growth)/float64(max(1, x.Conns))),
+				Target: "constant", Result: judge(growth <= 16)})
+		}
+		add(connFigures("idle", x)...)
+	}
+	if x := rep.Connect; x != nil {
+		add(connFigures("connect", x)...)
+	}
+	for _, b := range rep.Burst {
+		c := b.Name
+		add(Figure{Case: c, Name: fmt.Sprintf("loss (%d members × %d msgs of %d B)", b.Members, b.Messages, b.Size),
+			Value: float64(b.Lost), Shown: lossShown(b), Target: "0", Result: judge(b.Lost == 0 && b.ConnsClosed == 0)})
+		add(Figure{Case: c, Name: "server CPU per delivery", Value: b.CPUPerDelivUs, Unit: "µs",
+			Shown: fmt.Sprintf("%.2f µs (%.2f s)", b.CPUPerDelivUs, b.CPUSeconds), Target: "≤ 2.5 µs", Result: judge(b.CPUPerDelivUs <= 2.5)})
+		add(Figure{Case: c, Name: "deliveries/s", Value: b.DeliveriesPerSec,
+			Shown: fmt.Sprintf("%s (%.2f s)", thousands(b.DeliveriesPerSec), b.Seconds), Target: "≥ 400k", Result: judge(b.DeliveriesPerSec >= 400e3)})
+		add(Figure{Case: c, Name: "latency p50 / p90 / p99 / max", Value: b.P99Ms, Unit: "ms",
+			Shown:  fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", b.P50Ms, b.P90Ms, b.P99Ms, b.MaxMs),
+			Target: "p99 ≤ 150 ms", Result: judge(b.P99Ms <= 150)})
+		add(Figure{Case: c, Name: "RSS during the burst", Value: b.RSSMaxMiB, Unit: "MiB",
+			Shown: fmt.Sprintf("%.1f MiB", b.RSSMaxMiB), Target: "≤ 100 MiB", Result: judge(b.RSSMaxMiB > 0 && b.RSSMaxMiB <= 100)})
+	}
+	if p := rep.Paced; p != nil {
+		add(Figure{Case: "paced", Name: fmt.Sprintf("loss (%d members, %g msgs/s × %d)", p.Members, p.Rate, p.Messages),
+			Value: float64(p.Lost), Shown: lossShown(p), Target: "0", Result: judge(p.Lost == 0 && p.ConnsClosed == 0)})
+		add(Figure{Case: "paced", Name: "latency p50 / p99", Value: p.P99Ms, Unit: "ms",
+			Shown:  fmt.Sprintf("%.0f / %.0f ms (p90 %.0f, max %.0f)", p.P50Ms, p.P99Ms, p.P90Ms, p.MaxMs),
+			Target: "≤ 60 / 125 ms", Result: judge(p.P50Ms <= 60 && p.P99Ms <= 125)})
+		add(Figure{Case: "paced", Name: "server CPU per delivery", Value: p.CPUPerDelivUs, Unit: "µs",
+			Shown: fmt.Sprintf("%.2f µs (%.2f s)", p.CPUPerDelivUs, p.CPUSeconds), Target: "≤ 11 µs", Result: judge(p.CPUPerDelivUs <= 11)})
+	}
+	if c := rep.Cluster; c != nil && c.Single != nil {
+		add(Figure{Case: "cluster", Name: fmt.Sprintf("1 node, %d members: CPU per delivery", c.Single.Members),
+			Value: c.Single.CPUPerDelivUs, Unit: "µs", Shown: fmt.Sprintf("%.2f µs (loss %d)", c.Single.CPUPerDelivUs, c.Single.Lost)})
+		if m := c.Cluster; m != nil {
+			add(Figure{Case: "cluster", Name: fmt.Sprintf("%d nodes × %d members: loss", c.Nodes, c.MembersPerNode),
+				Value: float64(m.Lost), Shown: lossShown(m), Target: "0", Result: judge(m.Lost == 0 && m.ConnsClosed == 0)})
+			add(Figure{Case: "cluster", Name: fmt.Sprintf("%d nodes: CPU per delivery (all nodes)", c.Nodes),
+				Value: m.CPUPerDelivUs, Unit: "µs", Shown: fmt.Sprintf("%.2f µs; p50 %.0f / p99 %.0f ms", m.CPUPerDelivUs, m.P50Ms, m.P99Ms)})
+			add(Figure{Case: "cluster", Name: fmt.Sprintf("%d nodes vs 1 node, CPU per delivery", c.Nodes),
+				Value: c.Ratio, Unit: "×", Shown: fmt.Sprintf("%.2f×", c.Ratio), Target: "≤ 1.3×", Result: judge(c.Ratio > 0 && c.Ratio <= 1.3)})
+		}
+	}
+	rep.Figures = fs
+	rep.Pass = len(fs) > 0
+	for _, f := range fs {
+		if f.Result == Miss {
+			rep.Pass = false
+		}
+	}
+	return rep
+}
+
+func connFigures(c string, x *IdleResult) []Figure {
+	return []Figure{
+		{Case: c, Name: "accepted and joined connections/s", Value: x.ConnsPerSec,
+			Shown:  fmt.Sprintf("%s (%d in %.2f s)", thousands(x.ConnsPerSec), x.Conns, x.Seconds),
+			Target: "≥ 7,000", Result: judge(x.ConnsPerSec >= 7000)},
+		{Case: c, Name: "join latency p50 / p99 / max (dial to ack)", Value: x.JoinP99Ms, Unit: "ms",
+			Shown: fmt.Sprintf("%.1f / %.1f / %.1f ms", x.JoinP50Ms, x.JoinP99Ms, x.JoinMaxMs)},
+	}
+}
+
+func lossShown(b *FanoutResult) string {
+	s := fmt.Sprintf("%d (%d/%d)", b.Lost, b.Received, b.Expected)
+	if b.ConnsClosed > 0 {
+		s += fmt.Sprintf(", %d conns closed", b.ConnsClosed)
+	}
+	return s
+}
+
+func thousands(v float64) string {
+	s := fmt.Sprintf("%.0f", v)
+	var b strings.Builder
+	for i, ch := range s {
+		if i > 0 && (len(s)-i)%3 == 0 && s[i-1] != '-' {
+			b.WriteByte(',')
+		}
+		b.WriteRune(ch)
+	}
+	return b.String()
+}
+
+// WriteTable prints the figures as an aligned table.
+func (rep *Report) WriteTable(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "case\tfigure\tmeasured\ttarget\tresult\n")
+	fmt.Fprintf(tw, "----\t------\t--------\t------\t------\n")
+	for _, f := range rep.Figures {
+		t := f.Target
+		if t == "" {
+			t = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Case, f.Name, f.Shown, t, f.Result)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	verdict := "every target met"
+	if !rep.Pass {
+		verdict = "some targets missed"
+	}
+	_, err := fmt.Fprintf(w, "%s, %d CPUs, %s: %s\n", rep.Date, rep.CPUs, rep.GoVersion, verdict)
+	return err
+}
