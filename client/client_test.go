@@ -1,0 +1,233 @@
+package client_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hubrt/hub/client"
+	"github.com/hubrt/hub/internal/hubtest"
+)
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), hubtest.Wait)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func dial(t *testing.T, url string, opts client.Options) *client.Client {
+	t.Helper()
+	c, err := client.Dial(ctxT(t), url, opts)
+	if err != nil {
+		t.Fatalf("Dial: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+func next(t *testing.T, c *client.Client) client.Message {
+	t.Helper()
+	select {
+	case m, ok := <-c.Messages():
+		if !ok {
+			t.Fatalf("messages closed: %v", c.Err())
+		}
+		return m
+	case <-time.After(hubtest.Wait):
+		t.Fatal("no message")
+	}
+	return client.Message{}
+}
+
+func TestClient_RoomsUsersAndErrors(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	ctx := ctxT(t)
+	alice := dial(t, n.WSURL(), client.Options{User: "alice"})
+	bob := dial(t, n.WSURL(), client.Options{User: "bob"})
+	for _, c := range []*client.Client{alice, bob} {
+		if err := c.Join(ctx, "chat"); err != nil {
+			t.Fatalf("Join: %v", err)
+		}
+	}
+	if err := alice.SendToRoom(ctx, "chat", map[string]any{"text": "hi"}); err != nil {
+		t.Fatalf("SendToRoom: %v", err)
+	}
+	if m := next(t, bob); m.Room != "chat" || m.From != "alice" || string(m.Data) != `{"text":"hi"}` {
+		t.Fatalf("bob got %+v", m)
+	}
+	if err := alice.SendToUser(ctx, "bob", json.RawMessage(`"psst"`)); err != nil {
+		t.Fatalf("SendToUser: %v", err)
+	}
+	if m := next(t, bob); m.Room != "" || m.From != "alice" || string(m.Data) != `"psst"` {
+		t.Fatalf("bob got %+v", m)
+	}
+	if err := alice.Send(ctx, 42); err != nil {
+		t.Fatalf("Send: %v", err)
+	}
+	hubtest.HTTP(t, "POST", n.HTTPURL()+"/api/broadcast", "", `"all"`)
+	if m := next(t, alice); string(m.Data) != `"all"` || m.Room != "" {
+		t.Fatalf("alice got %+v", m)
+	}
+
+	tests := []struct {
+		name string
+		do   func() error
+		code int
+	}{
+		{"invalid room", func() error { return alice.Join(ctx, "no spaces") }, 105},
+		{"not joined", func() error { return alice.SendToRoom(ctx, "elsewhere", 1) }, 109},
+		{"leave not joined", func() error { return alice.Leave(ctx, "elsewhere") }, 109},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.do()
+			var he *client.Error
+			if !errors.As(err, &he) || he.Code != tt.code {
+				t.Fatalf("err = %v, want hub error %d", err, tt.code)
+			}
+		})
+	}
+	if err := bob.Leave(ctx, "chat"); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	if got := bob.Rooms(); len(got) != 0 {
+		t.Fatalf("Rooms() = %v after leaving", got)
+	}
+	if err := alice.Send(ctx, make(chan int)); err == nil {
+		t.Fatal("Send(chan) = nil, want an encoding error")
+	}
+}
+
+func TestClient_ReconnectsAndRejoins(t *testing.T) {
+	n1 := hubtest.Start(t, hubtest.Config(t))
+	_, port, _ := net.SplitHostPort(n1.Addr().String())
+
+	var mu sync.Mutex
+	var states []string
+	c := dial(t, n1.WSURL(), client.Options{
+		User: "carol", Reconnect: true, MinDelay: 20 * time.Millisecond, MaxDelay: 100 * time.Millisecond,
+		OnState: func(s client.State, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			states = append(states, s.String())
+			if s == client.StateReconnecting {
+				var ce *client.CloseError
+				if !errors.As(err, &ce) || ce.Code != client.CodeGoingAway {
+					t.Errorf("reconnecting because of %v, want close 1001", err)
+				}
+			}
+		},
+	})
+	ctx := ctxT(t)
+	if err := c.Join(ctx, "stay"); err != nil {
+		t.Fatal(err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := n1.Shutdown(sctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+
+	// A request made while the node is down waits for the next connection.
+	sent := make(chan error, 1)
+	go func() { sent <- c.Send(ctx, "queued") }()
+
+	cfg := hubtest.Config(t)
+	cfg.WebSocket.Port, _ = strconv.Atoi(port)
+	n2 := hubtest.Start(t, cfg)
+	if err := <-sent; err != nil {
+		t.Fatalf("Send while reconnecting: %v", err)
+	}
+	hubtest.Eventually(t, "rejoined", func() bool { return n2.NumConns() == 1 })
+	hubtest.Eventually(t, "member of stay", func() bool {
+		_, body := hubtest.HTTP(t, "GET", n2.HTTPURL()+"/api/rooms/stay", "", "")
+		return body["members"] == float64(1)
+	})
+	hubtest.HTTP(t, "POST", n2.HTTPURL()+"/api/rooms/stay/messages", "", `"back"`)
+	if m := next(t, c); m.Room != "stay" || string(m.Data) != `"back"` {
+		t.Fatalf("got %+v", m)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(states) != 2 || states[0] != "reconnecting" || states[1] != "connected" {
+		t.Fatalf("states = %v", states)
+	}
+}
+
+func TestClient_KickedDoesNotReconnect(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	nc := hubtest.NATS(t, n.NATSURL())
+	events := hubtest.Events(t, nc, "hub.events.connect")
+	c := dial(t, n.WSURL(), client.Options{User: "dave", Reconnect: true, MinDelay: 10 * time.Millisecond})
+	var ev struct {
+		ConnectionID string `json:"connection_id"`
+	}
+	if err := json.Unmarshal(hubtest.NextMsg(t, events).Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if status, _ := hubtest.HTTP(t, "DELETE", n.HTTPURL()+"/api/connections/"+ev.ConnectionID, "", ""); status != 204 {
+		t.Fatalf("kick: status %d", status)
+	}
+	select {
+	case <-c.Done():
+	case <-time.After(hubtest.Wait):
+		t.Fatal("client still running after a kick")
+	}
+	var ce *client.CloseError
+	if !errors.As(c.Err(), &ce) || ce.Code != client.CodeKicked || ce.Reason != "kicked" {
+		t.Fatalf("Err() = %v, want close 4000 kicked", c.Err())
+	}
+	if _, ok := <-c.Messages(); ok {
+		t.Fatal("Messages not closed")
+	}
+	if err := c.Send(context.Background(), 1); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Send after the end = %v, want ErrClosed", err)
+	}
+}
+
+func TestClient_CloseEndsEverything(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	c := dial(t, n.WSURL(), client.Options{Reconnect: true})
+	hubtest.Eventually(t, "connected", func() bool { return n.NumConns() == 1 })
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	_ = c.Close()
+	if !errors.Is(c.Err(), client.ErrClosed) {
+		t.Fatalf("Err() = %v, want ErrClosed", c.Err())
+	}
+	if err := c.Join(context.Background(), "r"); !errors.Is(err, client.ErrClosed) {
+		t.Fatalf("Join after Close = %v", err)
+	}
+	hubtest.Eventually(t, "disconnected", func() bool { return n.NumConns() == 0 })
+}
+
+func TestClient_WithoutReconnectEndsWithTheConnection(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	c := dial(t, n.WSURL(), client.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = n.Shutdown(ctx)
+	<-c.Done()
+	var ce *client.CloseError
+	if !errors.As(c.Err(), &ce) || ce.Code != client.CodeGoingAway {
+		t.Fatalf("Err() = %v, want close 1001", c.Err())
+	}
+}
+
+func TestClient_DialRefused(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	if _, err := client.Dial(ctxT(t), "ws://"+addr+"/ws", client.Options{}); err == nil {
+		t.Fatal("Dial to a closed port succeeded")
+	}
+}

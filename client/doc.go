@@ -1,0 +1,30 @@
+// Package client is the Go client of the hub, for services, tools and tests.
+//
+//	c, err := client.Dial(ctx, "ws://localhost:8080/ws", client.Options{User: "bot", Reconnect: true})
+//	if err != nil { ... }
+//	defer c.Close()
+//	if err := c.Join(ctx, "orders"); err != nil { ... }        // waits for the ack
+//	err = c.SendToRoom(ctx, "orders", map[string]any{"n": 1})   // waits for the ack
+//	for m := range c.Messages() {                               // closed when the client ends
+//		fmt.Println(m.Room, m.From, string(m.Data))
+//	}
+//
+// It speaks the hub's JSON protocol over gobwas/ws. A request (Join, Leave,
+// Send*) writes one frame with an id and blocks until the server's ack, its
+// error (returned as *Error, with the code from the hub's error table), the
+// end of ctx, or the loss of the connection (ErrDisconnected).
+//
+// With Options.Reconnect the client dials again after the connection is lost
+// or the node shuts down (1001), with exponential backoff and jitter, and
+// joins again the rooms it had joined. It does not reconnect after Close,
+// after a kick (4000) or after the backend ended the conversation (1000). A
+// request made while it is reconnecting waits for the connection (bounded by
+// its ctx). Without Reconnect the client ends with the connection.
+//
+// Concurrency: every method is safe for concurrent use. The client owns two
+// goroutines per connection (reader, pinger), started by Dial and after each
+// reconnect, and stopped by Close or the end of the client. Incoming
+// messages go to a buffered channel; a reader that falls behind stops the
+// client from reading, and the hub then closes the connection as a slow
+// consumer, as it would for any client.
+package client
