@@ -182,6 +182,7 @@ func sum(as []answer) answer {
 		}
 		t.LastRecv = max(t.LastRecv, a.LastRecv)
 		t.Closed += a.Closed
+		t.CPUSeconds += a.CPUSeconds
 		t.ErrFrames += a.ErrFrames
 		if a.Conns > 0 {
 			if first || a.MinPerConn < t.MinPerConn {

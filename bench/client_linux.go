@@ -50,6 +50,7 @@ type openJob struct {
 	failed   int
 	firstErr string
 	inflight int
+	retries  int
 	begin    time.Time
 	lastProg time.Time
 	join     Hist
@@ -186,14 +187,24 @@ func (p *pool) handle(r poolReq) {
 // status reads only atomics, so any goroutine may call it.
 func (p *pool) status() answer {
 	return answer{
-		Op:        opStatus,
-		Conns:     int(p.nJoined.Load()),
-		Received:  p.received.Load(),
-		FirstRecv: p.firstRecv.Load(),
-		LastRecv:  p.lastRecv.Load(),
-		Closed:    int(p.nClosed.Load()),
-		ErrFrames: int(p.nErrs.Load()),
+		Op:         opStatus,
+		Conns:      int(p.nJoined.Load()),
+		Received:   p.received.Load(),
+		FirstRecv:  p.firstRecv.Load(),
+		LastRecv:   p.lastRecv.Load(),
+		Closed:     int(p.nClosed.Load()),
+		ErrFrames:  int(p.nErrs.Load()),
+		CPUSeconds: selfCPU(),
 	}
+}
+
+// selfCPU is this process's user+system CPU time in seconds.
+func selfCPU() float64 {
+	var ru unix.Rusage
+	if unix.Getrusage(unix.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 func (p *pool) newJob(cmd command) (*openJob, error) {
@@ -260,6 +271,10 @@ func (p *pool) newJob(cmd command) (*openJob, error) {
 	return j, nil
 }
 
+// maxPortRetries bounds the retries of a job's dials that found no free
+// source port; the loop turns every 5 ms, so this is about 10 s at worst.
+const maxPortRetries = 2000
+
 // startConns dials while the job allows more handshakes in flight.
 func (p *pool) startConns() {
 	j := p.job
@@ -269,7 +284,15 @@ func (p *pool) startConns() {
 		}
 		room := (j.cmd.First + j.started) % len(j.joins)
 		j.started++
-		if err := p.dial(j, room); err != nil {
+		err := p.dial(j, room)
+		if errors.Is(err, unix.EADDRNOTAVAIL) && j.retries < maxPortRetries {
+			// No free source port right now (other sockets of this address,
+			// perhaps in TIME_WAIT): try again on the next turn of the loop.
+			j.started--
+			j.retries++
+			return
+		}
+		if err != nil {
 			j.failed++
 			if j.firstErr == "" {
 				j.firstErr = err.Error()
@@ -290,6 +313,10 @@ func (p *pool) dial(j *openJob, room int) error {
 		return fmt.Errorf("socket: %w", err)
 	}
 	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	// Close with a reset: a closed client leaves no TIME_WAIT holding an
+	// ephemeral port of the source address for a minute, so runs can follow
+	// each other.
+	_ = unix.SetsockoptLinger(fd, unix.SOL_SOCKET, unix.SO_LINGER, &unix.Linger{Onoff: 1, Linger: 0})
 	if j.local != nil {
 		// Let the kernel choose the port at connect, per destination, so
 		// a source address is not limited to one port range in total.
@@ -571,7 +598,7 @@ func (p *pool) finishJob() {
 	p.job = nil
 	j.done(answer{
 		Op: opOpen, Opened: j.opened, Failed: j.failed, FirstErr: j.firstErr,
-		ElapsedNS: int64(time.Since(j.begin)), Join: j.join.pack(), Conns: p.joined,
+		ElapsedNS: int64(time.Since(j.begin)), Join: j.join.pack(), Conns: p.joined, CPUSeconds: selfCPU(),
 	})
 }
 

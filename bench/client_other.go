@@ -15,6 +15,6 @@ type poolReq struct {
 func newPool() (*pool, error) { return nil, errors.New("bench: clients need Linux (epoll)") }
 
 func (p *pool) run(reqs <-chan poolReq, quit <-chan struct{}) {}
-func (p *pool) status() answer                              { return answer{} }
+func (p *pool) status() answer                                { return answer{} }
 
 var _ = (*pool).run

@@ -34,6 +34,7 @@ type FanoutResult struct {
 	DeliveriesPerSec float64 `json:"deliveries_per_sec"`
 	CPUSeconds       float64 `json:"cpu_seconds"` // hub CPU (all nodes) over the run
 	CPUPerDelivUs    float64 `json:"cpu_per_delivery_us"`
+	ClientCPUSeconds float64 `json:"client_cpu_seconds"` // client processes over the run
 	P50Ms            float64 `json:"p50_ms"`
 	P90Ms            float64 `json:"p90_ms"`
 	P99Ms            float64 `json:"p99_ms"`
@@ -190,6 +191,10 @@ func (r *runner) fanout(ctx context.Context, g *group, hubs []*hub, pub *hub, rn
 		return nil, err
 	}
 
+	cc0, err := r.clientCPU(ctx, g)
+	if err != nil {
+		return nil, err
+	}
 	cpu0, err := sumCPU(ctx, hubs)
 	if err != nil {
 		return nil, err
@@ -251,6 +256,7 @@ func (r *runner) fanout(ctx context.Context, g *group, hubs []*hub, pub *hub, rn
 		res.DeliveriesPerSec = float64(t.Received) / res.Seconds
 	}
 	res.CPUSeconds = cpu1 - cpu0
+	res.ClientCPUSeconds = t.CPUSeconds - cc0
 	if t.Received > 0 {
 		res.CPUPerDelivUs = res.CPUSeconds / float64(t.Received) * 1e6
 	}
@@ -394,4 +400,3 @@ func (s *rssSampler) stop() float64 {
 	defer s.mu.Unlock()
 	return s.max
 }
-

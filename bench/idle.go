@@ -18,6 +18,8 @@ type IdleResult struct {
 	JoinP99Ms   float64 `json:"join_p99_ms"`
 	JoinMaxMs   float64 `json:"join_max_ms"`
 	FirstErr    string  `json:"first_err,omitempty"`
+	HubCPU      float64 `json:"hub_cpu_seconds"`    // hub CPU while opening
+	ClientCPU   float64 `json:"client_cpu_seconds"` // client processes' CPU while opening
 
 	// Idle only.
 	RSSBeforeMiB     float64 `json:"rss_before_mib,omitempty"`
@@ -71,10 +73,22 @@ func (r *runner) idle(ctx context.Context, memory bool) (*IdleResult, error) {
 			}
 		}
 	}
+	c0, err := r.clientCPU(ctx, g)
+	if err != nil {
+		return nil, err
+	}
+	h0, err := h.cpuSeconds(ctx)
+	if err != nil {
+		return nil, err
+	}
 	t, err := r.open(ctx, g, h.ws, r.cfg.Conns, roomNames(name, r.cfg.Rooms), name, sample)
 	if err != nil {
 		return nil, err
 	}
+	if h1, err := h.cpuSeconds(ctx); err == nil {
+		res.HubCPU = h1 - h0
+	}
+	res.ClientCPU = t.CPUSeconds - c0
 	res.Conns, res.Failed, res.FirstErr = t.Opened, t.Failed, t.FirstErr
 	res.Seconds = float64(t.ElapsedNS) / 1e9
 	if res.Seconds > 0 {

@@ -27,7 +27,7 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	host, _ := os.Hostname()
 	rep := &Report{
 		Date: time.Now().UTC().Format(time.RFC3339), Host: host, CPUs: runtime.NumCPU(),
-		GoVersion: runtime.Version(), Spawned: cfg.Spawn,
+		GoVersion: runtime.Version(), Spawned: cfg.Spawn, LoadAvg: loadAvg(),
 	}
 	var err error
 	has := func(k string) bool { return slices.Contains(cfg.Cases, k) }
@@ -198,4 +198,26 @@ func payload(seq, size int, now time.Time) []byte {
 	head := fmt.Sprintf(`{"t":%d,"s":%d,"p":"`, now.UnixNano(), seq)
 	pad := max(0, size-len(head)-2)
 	return []byte(head + strings.Repeat("x", pad) + `"}`)
+}
+
+// clientCPU is the CPU time the group's client processes used so far.
+func (r *runner) clientCPU(ctx context.Context, g *group) (float64, error) {
+	as, err := g.all(ctx, func(int) command { return command{Op: opStatus} })
+	if err != nil {
+		return 0, err
+	}
+	return sum(as).CPUSeconds, nil
+}
+
+// loadAvg is the first three fields of /proc/loadavg, "" when unreadable.
+func loadAvg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }

@@ -42,14 +42,15 @@ type answer struct {
 	Join      *Hist  `json:"join,omitempty"` // open: upgrade start to ack, µs
 
 	// status and report
-	Conns      int    `json:"conns"`       // open and joined now
-	Received   uint64 `json:"received"`   // deliveries since the last reset
-	FirstRecv  int64  `json:"first_recv"`  // unix ns of the first delivery read
-	LastRecv   int64  `json:"last_recv"`   // unix ns of the last delivery read
-	Closed     int    `json:"closed"`      // joined conns the server or network ended
-	ErrFrames  int    `json:"err_frames"`  // error frames received while joined
-	MinPerConn uint64 `json:"min_per_conn"` // fewest deliveries on one joined conn
-	MaxPerConn uint64 `json:"max_per_conn"` // most deliveries on one joined conn
-	Latency    *Hist  `json:"latency,omitempty"`
-	LastErr    string `json:"last_err,omitempty"`
+	Conns      int     `json:"conns"`        // open and joined now
+	Received   uint64  `json:"received"`     // deliveries since the last reset
+	FirstRecv  int64   `json:"first_recv"`   // unix ns of the first delivery read
+	LastRecv   int64   `json:"last_recv"`    // unix ns of the last delivery read
+	Closed     int     `json:"closed"`       // joined conns the server or network ended
+	ErrFrames  int     `json:"err_frames"`   // error frames received while joined
+	MinPerConn uint64  `json:"min_per_conn"` // fewest deliveries on one joined conn
+	MaxPerConn uint64  `json:"max_per_conn"` // most deliveries on one joined conn
+	Latency    *Hist   `json:"latency,omitempty"`
+	LastErr    string  `json:"last_err,omitempty"`
+	CPUSeconds float64 `json:"cpu_seconds"` // the child's user+system CPU so far
 }

@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+func TestHist_Quantiles(t *testing.T) {
+	var h Hist
+	for v := uint64(1); v <= 100000; v++ {
+		h.Add(v)
+	}
+	tests := []struct {
+		q    float64
+		want uint64
+	}{{0.5, 50000}, {0.9, 90000}, {0.99, 99000}, {1, 100000}}
+	for _, tt := range tests {
+		got := h.Quantile(tt.q)
+		if d := float64(got) - float64(tt.want); d > 0.04*float64(tt.want) || d < -0.04*float64(tt.want) {
+			t.Errorf("Quantile(%v) = %d, want %d ± 4%%", tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestHist_MergeAfterJSON(t *testing.T) {
+	var a, b Hist
+	for v := range uint64(1000) {
+		a.Add(v)
+		b.Add(v + 1000)
+	}
+	raw, err := json.Marshal(b.pack())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var back Hist
+	if err := json.Unmarshal(raw, &back); err != nil {
+		t.Fatal(err)
+	}
+	a.Merge(&back)
+	if a.N != 2000 || a.Max != 1999 {
+		t.Fatalf("merged N=%d max=%d, want 2000 and 1999", a.N, a.Max)
+	}
+	if q := a.Quantile(0.5); q < 960 || q > 1040 {
+		t.Fatalf("merged median = %d, want about 1000", q)
+	}
+}
+
+func TestSendTime(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{`{"type":"message","room":"r","data":{"t":1234,"s":1,"p":"x"}}`, 1234, true},
+		{`{"type":"ack","id":1}`, 0, false},
+		{`{"type":"message","data":{"t":"x"}}`, 0, false},
+	}
+	for _, tt := range tests {
+		got, ok := sendTime([]byte(tt.in))
+		if got != tt.want || ok != tt.ok {
+			t.Errorf("sendTime(%q) = %d, %v, want %d, %v", tt.in, got, ok, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestPayload_Size(t *testing.T) {
+	for _, size := range []int{43, 128, 1000} {
+		p := payload(7, size, timeNow())
+		if len(p) != size || !json.Valid(p) {
+			t.Errorf("payload(size %d) = %d bytes %q, want %d bytes of JSON", size, len(p), p, size)
+		}
+	}
+}
+
+func timeNow() time.Time { return time.Now() }
