@@ -67,6 +67,7 @@ func (n *Node) routes() http.Handler {
 	if n.cfg.Metrics.Listen == "" {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	}
+	mountSSE(mux, n)
 	if n.cfg.Node.Demo {
 		mountDemo(mux, n)
 	}
