@@ -12,7 +12,9 @@ func TestEcho(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan struct{})
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, options{NATS: n.NATSURL(), Prefix: "hub", Queue: "echo", Ready: func() { close(ready) }}) }()
+	go func() {
+		done <- run(ctx, options{NATS: n.NATSURL(), Prefix: "hub", Queue: "echo", Ready: func() { close(ready) }})
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {

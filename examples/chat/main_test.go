@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/hubrt/hub/internal/hubtest"
+)
+
+// chatter runs one chat client whose input the test writes and whose
+// output it reads line by line.
+type chatter struct {
+	in    *io.PipeWriter
+	lines chan string
+	done  chan error
+}
+
+func startChat(t *testing.T, ctx context.Context, ws, user, room string) *chatter {
+	t.Helper()
+	inR, inW := io.Pipe()
+	outR, outW := io.Pipe()
+	c := &chatter{in: inW, lines: make(chan string, 100), done: make(chan error, 1)}
+	t.Cleanup(func() { inW.Close() })
+	go func() {
+		c.done <- run(ctx, options{WS: ws, Room: room, User: user, In: inR, Out: outW})
+		outW.Close()
+	}()
+	go func() {
+		sc := bufio.NewScanner(outR)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	return c
+}
+
+func (c *chatter) expect(t *testing.T, want string) {
+	t.Helper()
+	select {
+	case got := <-c.lines:
+		if got != want {
+			t.Fatalf("got line %q, want %q", got, want)
+		}
+	case <-time.After(hubtest.Wait):
+		t.Fatalf("no line %q", want)
+	}
+}
+
+func (c *chatter) say(t *testing.T, line string) {
+	t.Helper()
+	if _, err := io.WriteString(c.in, line+"\n"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestChat(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	alice := startChat(t, ctx, n.WSURL(), "alice", "lobby")
+	bob := startChat(t, ctx, n.WSURL(), "bob", "lobby")
+	alice.expect(t, "* joined lobby")
+	bob.expect(t, "* joined lobby")
+
+	alice.say(t, "hello bob")
+	bob.expect(t, "[lobby] alice: hello bob")
+	bob.say(t, "hi alice")
+	alice.expect(t, "[lobby] bob: hi alice")
+
+	// Anything sent to the room by a backend shows too.
+	hubtest.HTTP(t, "POST", n.HTTPURL()+"/api/rooms/lobby/messages", "", `"server notice"`)
+	alice.expect(t, "[lobby] server notice")
+	bob.expect(t, "[lobby] server notice")
+
+	// End of input says goodbye and ends run without error.
+	alice.in.Close()
+	select {
+	case err := <-alice.done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(hubtest.Wait):
+		t.Fatal("run did not end after its input did")
+	}
+	// Cancelling ends the other.
+	cancel()
+	if err := <-bob.done; err != nil {
+		t.Fatalf("run: %v", err)
+	}
+}
+
+func TestChat_KickedEndsWithError(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	nc := hubtest.NATS(t, n.NATSURL())
+	ev := hubtest.Events(t, nc, "hub.events.connect")
+	c := startChat(t, context.Background(), n.WSURL(), "carol", "r")
+	c.expect(t, "* joined r")
+	id := hubtest.Event(t, hubtest.NextMsg(t, ev)).ConnectionID
+	hubtest.HTTP(t, "DELETE", n.HTTPURL()+"/api/connections/"+id, "", "")
+	select {
+	case err := <-c.done:
+		if err == nil {
+			t.Fatal("run ended without error after a kick")
+		}
+	case <-time.After(hubtest.Wait):
+		t.Fatal("run did not end after a kick")
+	}
+}
