@@ -1,11 +1,35 @@
 package node
 
-import "net/http"
+import (
+	"html"
+	"net/http"
+	"strings"
 
-// mountDemo serves the demo page; see demo_page.go.
+	"github.com/hubrt/hub/node/demo"
+)
+
+// mountDemo serves the demo chat (node/demo) at "/" and the JavaScript
+// client it uses at /client/hub-client.js. The page connects to this
+// node's WebSocket path on the host it was loaded from.
 func mountDemo(mux *http.ServeMux, n *Node) {
-	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/html; charset=utf-8")
-		_, _ = w.Write([]byte("<!doctype html><title>Hub</title><p>Hub is running. Connect to " + n.cfg.WebSocket.Path))
-	})
+	index, err := demo.FS.ReadFile("index.html")
+	if err != nil {
+		panic("node: demo page missing from the binary: " + err.Error())
+	}
+	js, err := demo.FS.ReadFile("hub-client.js")
+	if err != nil {
+		panic("node: hub-client.js missing from the binary: " + err.Error())
+	}
+	page := []byte(strings.Replace(string(index),
+		`name="hub-ws-path" content="/ws"`,
+		`name="hub-ws-path" content="`+html.EscapeString(n.cfg.WebSocket.Path)+`"`, 1))
+	static := func(ctype string, body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", ctype)
+			w.Header().Set("Cache-Control", "no-cache")
+			_, _ = w.Write(body)
+		}
+	}
+	mux.HandleFunc("GET /{$}", static("text/html; charset=utf-8", page))
+	mux.HandleFunc("GET /client/hub-client.js", static("text/javascript; charset=utf-8", js))
 }
