@@ -59,7 +59,8 @@ type Config struct {
 	APIKey        string        // bearer key for the HTTP API, if the hub needs one
 	Quiet         time.Duration // a delivery run ends this long after the last delivery; default 5s
 	Settle        time.Duration // idle: wait before reading RSS after opening; default 2s
-	Timeout       time.Duration // whole run; default 5m
+	Timeout       time.Duration // every run together; default 5m (15m with Runs > 1)
+	Runs          int           // repeat the cases this many times and report medians; default 1
 
 	Stderr io.Writer // progress lines; default io.Discard
 }
@@ -102,6 +103,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Timeout <= 0 {
 		c.Timeout = 5 * time.Minute
+		if c.Runs > 1 {
+			c.Timeout = 15 * time.Minute
+		}
 	}
 	if c.Stderr == nil {
 		c.Stderr = io.Discard

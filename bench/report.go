@@ -25,6 +25,10 @@ type Report struct {
 
 	Figures []Figure `json:"figures"`
 	Pass    bool     `json:"pass"` // every judged figure met its target
+
+	// With several runs, the numbers above are medians and Runs holds
+	// each run's report.
+	Runs []*Report `json:"runs,omitempty"`
 }
 
 // Figure is one line of the table.
@@ -36,6 +40,13 @@ type Figure struct {
 	Shown  string  `json:"shown"`  // value as printed
 	Target string  `json:"target"` // "" when there is none
 	Result string  `json:"result"` // PASS, MISS or "" (information only)
+
+	// Over several runs: the range of Value, how many runs had the
+	// figure, and how many of those missed the target.
+	Min    *float64 `json:"min,omitempty"`
+	Max    *float64 `json:"max,omitempty"`
+	N      int      `json:"runs,omitempty"`
+	Misses int      `json:"misses,omitempty"`
 }
 
 // Result values.
@@ -148,17 +159,33 @@ func thousands(v float64) string {
 	return b.String()
 }
 
-// WriteTable prints the figures as an aligned table.
+// WriteTable prints the figures as an aligned table. With several runs the
+// measured column holds medians, and a range column the spread of the
+// figure's main value.
 func (rep *Report) WriteTable(w io.Writer) error {
+	multi := len(rep.Runs) > 1
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "case\tfigure\tmeasured\ttarget\tresult\n")
-	fmt.Fprintf(tw, "----\t------\t--------\t------\t------\n")
+	if multi {
+		fmt.Fprintf(tw, "case\tfigure\tmedian of %d runs\trange\ttarget\tresult\n", len(rep.Runs))
+		fmt.Fprintf(tw, "----\t------\t------\t-----\t------\t------\n")
+	} else {
+		fmt.Fprintf(tw, "case\tfigure\tmeasured\ttarget\tresult\n")
+		fmt.Fprintf(tw, "----\t------\t--------\t------\t------\n")
+	}
 	for _, f := range rep.Figures {
 		t := f.Target
 		if t == "" {
 			t = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Case, f.Name, f.Shown, t, f.Result)
+		res := f.Result
+		if multi && f.Misses > 0 && f.Result != "" {
+			res = fmt.Sprintf("%s (%d/%d runs missed)", res, f.Misses, f.N)
+		}
+		if multi {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", f.Case, f.Name, f.Shown, rangeShown(f), t, res)
+		} else {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", f.Case, f.Name, f.Shown, t, res)
+		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err

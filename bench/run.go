@@ -12,9 +12,11 @@ import (
 	"time"
 )
 
-// Run runs cfg's cases and returns their figures. It blocks until the run
-// ends, cfg.Timeout passes or ctx is cancelled; either way every process it
-// started is stopped (by PID) before it returns.
+// Run runs cfg's cases cfg.Runs times and returns their figures (medians
+// over the runs, with each run's report inside). It blocks until the runs
+// end, cfg.Timeout passes or ctx is cancelled; either way every process it
+// started is stopped (by PID) before it returns. After an error the report
+// holds what was measured so far.
 func Run(ctx context.Context, cfg Config) (*Report, error) {
 	cfg.setDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -22,7 +24,28 @@ func Run(ctx context.Context, cfg Config) (*Report, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, cfg.Timeout)
 	defer cancel()
-	r := &runner{cfg: &cfg}
+	if cfg.Runs <= 1 {
+		return runOnce(ctx, &cfg)
+	}
+	var runs []*Report
+	for i := range cfg.Runs {
+		fmt.Fprintf(cfg.Stderr, "run %d of %d\n", i+1, cfg.Runs)
+		rep, err := runOnce(ctx, &cfg)
+		if rep != nil {
+			runs = append(runs, rep)
+		}
+		if err != nil {
+			return medianReport(runs), fmt.Errorf("run %d: %w", i+1, err)
+		}
+		if i+1 < cfg.Runs {
+			_ = rep.WriteTable(cfg.Stderr)
+		}
+	}
+	return medianReport(runs), nil
+}
+
+func runOnce(ctx context.Context, cfg *Config) (*Report, error) {
+	r := &runner{cfg: cfg}
 	defer r.cleanup()
 	host, _ := os.Hostname()
 	rep := &Report{

@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/hubrt/hub/bench"
 )
@@ -52,7 +51,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.APIKey, "api-key", os.Getenv("HUB_API_KEY"), "HTTP API bearer key (env HUB_API_KEY)")
 	fs.DurationVar(&cfg.Quiet, "quiet", 0, "a delivery run ends this long after the last delivery; the rest is loss (default 5s)")
 	fs.DurationVar(&cfg.Settle, "settle", 0, "idle: wait before reading RSS (default 2s)")
-	fs.DurationVar(&cfg.Timeout, "timeout", 5*time.Minute, "the whole run stops after this")
+	fs.DurationVar(&cfg.Timeout, "timeout", 0, "every run together stops after this (default 5m, 15m with -runs > 1)")
+	fs.IntVar(&cfg.Runs, "runs", 1, "run the cases this many times; the table shows medians and ranges")
 	jsonOut := fs.Bool("json", false, "print one JSON object on standard output, the table on standard error")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: hub bench [flags]
