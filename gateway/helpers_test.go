@@ -1,19 +1,24 @@
+//go:build linux
+
 package gateway
 
 import (
 	"bufio"
 	"context"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 // recorder is a Handler that records what happens and can echo.
@@ -141,8 +146,20 @@ func eventually(t testing.TB, d time.Duration, f func() error) {
 
 var clientIP = net.ParseIP("127.0.0.2")
 
+// netDial dials from 127.0.0.2. IP_BIND_ADDRESS_NO_PORT lets the kernel pick
+// the source port at connect time, per destination, so that thousands of
+// sockets (and TIME_WAIT leftovers) bound to that IP do not run out of ports.
 func netDial(ctx context.Context, network, addr string) (net.Conn, error) {
-	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: clientIP}}
+	d := net.Dialer{
+		LocalAddr: &net.TCPAddr{IP: clientIP},
+		Control: func(_, _ string, rc syscall.RawConn) error {
+			var serr error
+			err := rc.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_IP, unix.IP_BIND_ADDRESS_NO_PORT, 1)
+			})
+			return errors.Join(err, serr)
+		},
+	}
 	return d.DialContext(ctx, network, addr)
 }
 

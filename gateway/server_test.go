@@ -1,3 +1,5 @@
+//go:build linux
+
 package gateway
 
 import (
@@ -25,10 +27,13 @@ func TestServer_EchoRoundTrip(t *testing.T) {
 	if n := s.NumConns(); n != 1 {
 		t.Fatalf("NumConns() = %d, want 1", n)
 	}
-	st := s.Stats()
-	if st.Accepted != 1 || st.FramesIn < 4 || st.FramesOut < 4 || st.Writes == 0 {
-		t.Fatalf("Stats() = %+v", st)
-	}
+	eventually(t, 5*time.Second, func() error {
+		// Counters are updated just after the write, so poll.
+		if st := s.Stats(); st.Accepted != 1 || st.FramesIn < 4 || st.FramesOut < 4 || st.Writes == 0 {
+			return fmt.Errorf("Stats() = %+v", st)
+		}
+		return nil
+	})
 }
 
 func TestServer_RequestHasParamsQueryHeaders(t *testing.T) {
@@ -450,6 +455,12 @@ func TestServer_UpgradeRejections(t *testing.T) {
 			for range tt.hold {
 				dial(t, s, "/ws")
 			}
+			eventually(t, 5*time.Second, func() error {
+				if h.numOpen() != tt.hold {
+					return fmt.Errorf("opened %d, want %d", h.numOpen(), tt.hold)
+				}
+				return nil
+			})
 			status, body := httpUpgrade(t, s, "/ws", tt.header, tt.upgrade)
 			if status != tt.status || strings.TrimSpace(body) != tt.body {
 				t.Fatalf("got %d %s, want %d %s", status, body, tt.status, tt.body)
