@@ -171,4 +171,3 @@ func TestDemo_ChatInChromium(t *testing.T) {
 	bob.waitLog("[lobby] alice: welcome back")
 	shots("after-restart")
 }
-

@@ -197,7 +197,9 @@ func (s *session) newTab() string {
 	return out.Handle
 }
 
-func (s *session) switchTo(handle string) { s.do("POST", "/window", map[string]string{"handle": handle}, nil) }
+func (s *session) switchTo(handle string) {
+	s.do("POST", "/window", map[string]string{"handle": handle}, nil)
+}
 
 func (s *session) find(css string) string {
 	s.t.Helper()
@@ -206,7 +208,9 @@ func (s *session) find(css string) string {
 	return el[elementKey]
 }
 
-func (s *session) click(css string) { s.do("POST", "/element/"+s.find(css)+"/click", map[string]any{}, nil) }
+func (s *session) click(css string) {
+	s.do("POST", "/element/"+s.find(css)+"/click", map[string]any{}, nil)
+}
 
 func (s *session) typeInto(css, text string) {
 	id := s.find(css)
