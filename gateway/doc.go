@@ -60,9 +60,17 @@
 //
 // Handler methods run on the gateway's goroutines and must not block. OnOpen
 // runs on the upgrading goroutine before the connection is registered with
-// epoll, so no OnText races it. OnClose is called exactly once per opened
-// connection, whatever closed it. Conn methods are safe for concurrent use.
-// Lock order: Conn.mu before Server.flushMu and Server.tableMu.
+// epoll, so no OnText races it. OnText calls for one connection never overlap.
+// OnClose is called exactly once per opened connection, whatever closed it,
+// and never before OnOpen returns or while an OnText for the same connection
+// runs (a close decided elsewhere waits for the worker to finish). Conn
+// methods are safe for concurrent use. Lock order: Conn.mu before
+// Server.flushMu and Server.tableMu.
+//
+// # Platforms
+//
+// The poller is Linux-only (netpoll_linux.go). Elsewhere the package builds
+// but Start returns ErrUnsupported.
 //
 // # Shutdown
 //
