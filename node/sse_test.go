@@ -417,3 +417,40 @@ func TestSSE_SlowConsumerIsClosed(t *testing.T) {
 	}
 	hubtest.Eventually(t, "no connections", func() bool { return n.NumConns() == 0 })
 }
+
+func TestSSE_AcrossTheCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: multi-node test")
+	}
+	a := hubtest.Start(t, hubtest.Config(t))
+	cb := hubtest.Config(t)
+	cb.Cluster.Join = []string{a.GossipAddr()}
+	b := hubtest.Start(t, cb)
+	hubtest.Eventually(t, "cluster formed", func() bool {
+		return a.ClusterSize() == 2 && b.ClusterSize() == 2 && a.NATSRoutes() >= 1 && b.NATSRoutes() >= 1
+	})
+
+	s := sseOpen(t, b.HTTPURL()+"/sse?user=bob&room=r", nil)
+	id, _, _ := s.hello()
+	hubtest.Eventually(t, "room seen from node a", func() bool {
+		_, body := hubtest.HTTP(t, "GET", a.HTTPURL()+"/api/rooms/r", "", "")
+		return body["members"] == float64(1)
+	})
+	alice := hubtest.Dial(t, a.WSURL()+"?user=alice", nil)
+	alice.Join("r")
+	alice.Send(`{"type":"message","room":"r","data":"x-node","id":1}`)
+	alice.Expect("ack")
+	if ev := s.next(); ev.Data != `{"type":"message","room":"r","from":"alice","data":"x-node"}` {
+		t.Fatalf("room message across nodes: %+v", ev)
+	}
+	hubtest.HTTP(t, "POST", a.HTTPURL()+"/api/users/bob/messages", "", `"to-bob"`)
+	if ev := s.next(); ev.Data != `{"type":"message","data":"to-bob"}` {
+		t.Fatalf("user message across nodes: %+v", ev)
+	}
+	if status, _ := hubtest.HTTP(t, "DELETE", a.HTTPURL()+"/api/connections/"+id, "", ""); status != http.StatusNoContent {
+		t.Fatalf("kick through node a: %d", status)
+	}
+	if ev := s.next(); ev.Event != "close" || !strings.Contains(ev.Data, "4000") {
+		t.Fatalf("got %+v, want the close event", ev)
+	}
+}
