@@ -145,8 +145,9 @@ func Event(t testing.TB, m *nats.Msg) protocol.Event {
 	return e
 }
 
-// NextEvent waits for the next event on ch for which match holds (nil
-// matches any) and returns it with its NATS message; others are skipped.
+// NextEvent waits for the next connection event (connect, message,
+// disconnect) on ch for which match holds (nil matches any) and returns it
+// with its NATS message; others, node events included, are skipped.
 func NextEvent(t testing.TB, ch chan *nats.Msg, match func(protocol.Event) bool) (protocol.Event, *nats.Msg) {
 	t.Helper()
 	deadline := time.After(Wait)
@@ -154,7 +155,7 @@ func NextEvent(t testing.TB, ch chan *nats.Msg, match func(protocol.Event) bool)
 		select {
 		case m := <-ch:
 			e := Event(t, m)
-			if match == nil || match(e) {
+			if e.ConnectionID != "" && (match == nil || match(e)) {
 				return e, m
 			}
 		case <-deadline:
