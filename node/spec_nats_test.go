@@ -411,8 +411,7 @@ func TestEvents_DisconnectOnce(t *testing.T) {
 			}
 			// A bystander that must not be affected (except by shutdown).
 			other := dial(t, n, "bystander")
-			id := connID(t, ev, "victim")
-			connID(t, ev, "bystander")
+			id := connIDs(t, ev, "victim", "bystander")["victim"]
 			if c != nil {
 				alive(t, c)
 			}

@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -59,6 +60,20 @@ func connID(t *testing.T, ch chan *nats.Msg, user string) string {
 		return e.Event == protocol.EventConnect && e.User == user
 	})
 	return e.ConnectionID
+}
+
+// connIDs waits for the connect events of users, in any order, and returns
+// their connection ids by user.
+func connIDs(t *testing.T, ch chan *nats.Msg, users ...string) map[string]string {
+	t.Helper()
+	ids := map[string]string{}
+	for len(ids) < len(users) {
+		e, _ := hubtest.NextEvent(t, ch, func(e protocol.Event) bool {
+			return e.Event == protocol.EventConnect && slices.Contains(users, e.User) && ids[e.User] == ""
+		})
+		ids[e.User] = e.ConnectionID
+	}
+	return ids
 }
 
 // alive proves c still works: a join with an id is acknowledged.
