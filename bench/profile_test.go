@@ -1,0 +1,86 @@
+package bench_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"testing"
+
+	"github.com/hubrt/hub/bench"
+	"github.com/hubrt/hub/internal/hubtest"
+)
+
+// TestProfile_Hub profiles an in-process hub under the load tool, since the
+// hub serves no pprof endpoint: a CPU profile while the connections open and
+// while a room of them gets a burst and a paced run, and a heap profile with
+// every connection idle. It runs only when HUB_BENCH_PROFILE names a
+// directory for the profiles; HUB_BENCH_CONNS sets the size (default 15000).
+//
+//	HUB_BENCH_PROFILE=/tmp/prof go test -run TestProfile_Hub -timeout 10m ./bench
+//	go tool pprof -top /tmp/prof/heap.pprof
+func TestProfile_Hub(t *testing.T) {
+	dir := os.Getenv("HUB_BENCH_PROFILE")
+	if dir == "" {
+		t.Skip("set HUB_BENCH_PROFILE to a directory to write profiles")
+	}
+	conns := 15000
+	if v, err := strconv.Atoi(os.Getenv("HUB_BENCH_CONNS")); err == nil && v > 0 {
+		conns = v
+	}
+	n := hubtest.Start(t, hubtest.Config(t))
+	base := bench.Config{
+		ChildExe: os.Args[0], ChildArgs: []string{"-test.run=^$"},
+		URLs: []string{n.WSURL()}, NATSURLs: []string{n.NATSURL()}, MetricsURLs: []string{n.HTTPURL() + "/metrics"},
+		Conns: conns, Members: min(conns, 10000), Stderr: testWriter{t},
+	}
+	profile := func(name string, cfg bench.Config) *bench.Report {
+		f, err := os.Create(filepath.Join(dir, name+".cpu.pprof"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := bench.Run(context.Background(), cfg)
+		pprof.StopCPUProfile()
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		return rep
+	}
+
+	// Connect, then the heap with every connection idle (the children stay
+	// up until Run returns, so take the heap from inside: Settle is long
+	// enough for a goroutine to snapshot it).
+	idle := base
+	idle.Cases = []string{bench.CaseIdle}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for n.NumConns() < conns {
+			runtime.Gosched()
+		}
+		runtime.GC()
+		f, err := os.Create(filepath.Join(dir, "heap.pprof"))
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		_ = pprof.Lookup("heap").WriteTo(f, 0)
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		t.Logf("with %d conns: heap in use %.1f MiB, stacks %.1f MiB, sys %.1f MiB, goroutines %d",
+			conns, float64(ms.HeapInuse)/(1<<20), float64(ms.StackInuse)/(1<<20), float64(ms.Sys)/(1<<20), runtime.NumGoroutine())
+	}()
+	profile("connect", idle)
+	<-done
+
+	fan := base
+	fan.Cases = []string{bench.CaseBurst, bench.CasePaced}
+	fan.Publish = []string{"nats"}
+	profile("fanout", fan)
+}
