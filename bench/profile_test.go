@@ -8,6 +8,7 @@ import (
 	"runtime/pprof"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/hubrt/hub/bench"
 	"github.com/hubrt/hub/internal/hubtest"
@@ -61,8 +62,10 @@ func TestProfile_Hub(t *testing.T) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		tick := time.NewTicker(50 * time.Millisecond) // a poll, not a busy loop: it would show in the CPU profile
+		defer tick.Stop()
 		for n.NumConns() < conns {
-			runtime.Gosched()
+			<-tick.C
 		}
 		runtime.GC()
 		f, err := os.Create(filepath.Join(dir, "heap.pprof"))
