@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hubrt/hub/internal/hubtest"
+)
+
+// These tests run the real binary as separate processes: a 3-node cluster
+// on loopback, each node with its own gossip and its own embedded NATS.
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+func hubBinary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "hub-bin")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "hub")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+type proc struct {
+	t      *testing.T
+	name   string
+	cmd    *exec.Cmd
+	ws     string // host:port
+	nats   string
+	gossip string
+	exited chan struct{} // closed when the process has exited
+	err    error         // its exit status, once exited is closed
+	logs   chan map[string]any
+}
+
+// startProc starts a hub process and waits until it logs its listeners.
+func startProc(t *testing.T, name string, join string) *proc {
+	t.Helper()
+	args := []string{"-dev", "-node-name", name, "-host", "127.0.0.1", "-port", "0",
+		"-nats-listen", "127.0.0.1:0", "-nats-cluster-listen", "127.0.0.1:0",
+		"-gossip-bind", "127.0.0.1:0", "-log-format", "json", "-shutdown-timeout", "5s",
+		"-rejoin-interval", "1s"}
+	if join != "" {
+		args = append(args, "-join", join)
+	}
+	cmd := exec.Command(hubBinary(t), args...)
+	cmd.Env = append(os.Environ(), "HUB_CONFIG=")
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &proc{t: t, name: name, cmd: cmd, exited: make(chan struct{}), logs: make(chan map[string]any, 1000)}
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-p.exited
+	})
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			var m map[string]any
+			if json.Unmarshal(sc.Bytes(), &m) == nil {
+				select {
+				case p.logs <- m:
+				default:
+				}
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		p.err = cmd.Wait()
+		close(p.exited)
+	}()
+	deadline := time.After(hubtest.Wait)
+	for p.ws == "" || p.nats == "" || p.gossip == "" {
+		select {
+		case m := <-p.logs:
+			switch m["msg"] {
+			case "websocket listening":
+				p.ws, _ = m["addr"].(string)
+			case "embedded nats listening for publishers":
+				p.nats, _ = m["url"].(string)
+			case "gossip listening":
+				p.gossip, _ = m["addr"].(string)
+			}
+		case <-p.exited:
+			t.Fatalf("%s exited early: %v", name, p.err)
+		case <-deadline:
+			t.Fatalf("%s did not report its listeners", name)
+		}
+	}
+	return p
+}
+
+func (p *proc) url(path string) string { return "http://" + p.ws + path }
+func (p *proc) wsURL(q string) string  { return "ws://" + p.ws + "/ws" + q }
+
+func (p *proc) readyz() map[string]any {
+	resp, err := http.Get(p.url("/readyz"))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m
+}
+
+func (p *proc) clusterSize() int {
+	m := p.readyz()
+	n, _ := m["cluster_size"].(float64)
+	return int(n)
+}
+
+func startProcCluster(t *testing.T) []*proc {
+	a := startProc(t, "pa", "")
+	b := startProc(t, "pb", a.gossip)
+	c := startProc(t, "pc", a.gossip)
+	ps := []*proc{a, b, c}
+	hubtest.Eventually(t, "three members everywhere", func() bool {
+		for _, p := range ps {
+			if p.clusterSize() != 3 {
+				return false
+			}
+		}
+		return true
+	})
+	return ps
+}
+
+func TestProcessKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ps := startProcCluster(t)
+	a, b, c := ps[0], ps[1], ps[2]
+	ca := hubtest.Dial(t, a.wsURL("?user=ann"), nil)
+	cb := hubtest.Dial(t, b.wsURL("?user=ben"), nil)
+	cc := hubtest.Dial(t, c.wsURL("?user=cid"), nil)
+	for _, cl := range []*hubtest.Client{ca, cb, cc} {
+		cl.Join("r")
+	}
+	hubtest.Eventually(t, "cid online", func() bool {
+		_, m := hubtest.HTTP(t, "GET", a.url("/api/users/cid"), "", "")
+		return m["online"] == true
+	})
+
+	killed := time.Now()
+	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-c.exited
+	hubtest.Eventually(t, "the dead node to be noticed", func() bool {
+		return a.clusterSize() == 2 && b.clusterSize() == 2
+	})
+	took := time.Since(killed)
+	t.Logf("kill -9 noticed by both survivors after %v", took.Round(time.Millisecond))
+	if took > 5*time.Second {
+		t.Errorf("noticed after %v, want < 5s", took)
+	}
+	_, m := hubtest.HTTP(t, "GET", b.url("/api/users/cid"), "", "")
+	if m["online"] != false {
+		t.Errorf("dead node's user still online: %v", m)
+	}
+	// The survivors keep delivering, every message, in order.
+	nc := hubtest.NATS(t, a.nats)
+	for i := 0; i < 200; i++ {
+		if err := nc.Publish("hub.room.r", []byte(fmt.Sprint(i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, cl := range []*hubtest.Client{ca, cb} {
+		for i := 0; i < 200; i++ {
+			if m := cl.Expect("message"); m.JSON("data") != fmt.Sprint(i) {
+				t.Fatalf("message %d: got %v", i, m["_raw"])
+			}
+		}
+	}
+}
+
+func TestProcessSIGTERM(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ps := startProcCluster(t)
+	a, b := ps[0], ps[1]
+	nc := hubtest.NATS(t, a.nats)
+	disconnects := hubtest.Events(t, nc, "hub.events.disconnect")
+	downs := hubtest.Events(t, nc, "hub.events.node_down")
+	var clients []*hubtest.Client
+	for i := 0; i < 5; i++ {
+		cl := hubtest.Dial(t, b.wsURL(fmt.Sprintf("?user=u%d", i)), nil)
+		cl.Join("r")
+		clients = append(clients, cl)
+	}
+	start := time.Now()
+	if err := b.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	for _, cl := range clients {
+		if code, reason := cl.Closed(); code != 1001 || reason != "shutdown" {
+			t.Errorf("client closed with %d %q, want 1001 shutdown", code, reason)
+		}
+	}
+	select {
+	case <-b.exited:
+		if b.err != nil {
+			t.Fatalf("exit: %v", b.err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("node did not exit within 10s of SIGTERM")
+	}
+	t.Logf("SIGTERM to exit: %v", time.Since(start).Round(time.Millisecond))
+	seen := map[string]bool{}
+	for len(seen) < 5 {
+		var ev map[string]any
+		if err := json.Unmarshal(hubtest.NextMsg(t, disconnects).Data, &ev); err != nil {
+			t.Fatal(err)
+		}
+		if ev["reason"] != "shutdown" || ev["node"] != "pb" {
+			t.Fatalf("disconnect event %v", ev)
+		}
+		seen[ev["user"].(string)] = true
+	}
+	var ev map[string]any
+	_ = json.Unmarshal(hubtest.NextMsg(t, downs).Data, &ev)
+	if ev["node"] != "pb" || ev["reason"] != "left" {
+		t.Fatalf("node_down %v", ev)
+	}
+	hubtest.Eventually(t, "the others to see the node leave", func() bool {
+		return a.clusterSize() == 2 && ps[2].clusterSize() == 2
+	})
+	if !strings.Contains(fmt.Sprint(a.readyz()["status"]), "ready") {
+		t.Fatal("survivor not ready")
+	}
+}
