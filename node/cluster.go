@@ -149,6 +149,13 @@ func (n *Node) leaveCluster() {
 	}
 	n.publishNodeEvent(nodeEvent{Event: EventNodeDown, Node: n.Name(), Reason: "left"})
 	_ = n.nc.Flush()
+	// What this node published last (its clients' disconnect events, the
+	// node_down) must leave through the NATS routes before its embedded
+	// server stops: a round trip to each peer, behind them on the same
+	// route, proves they did.
+	if q := n.barrierQ.Load(); q != nil {
+		q.interestBarrier()
+	}
 	n.members.Leave(2 * time.Second)
 }
 

@@ -270,6 +270,10 @@ func (n *Node) Ready() (bool, map[string]bool) {
 	}
 	if n.members != nil {
 		checks["cluster"] = n.members.Joined()
+		if n.ns != nil {
+			// The embedded NATS has a route to every other member.
+			checks["nats_routes"] = n.ns.NumRoutes() >= n.members.Count()-1
+		}
 	}
 	ok := true
 	for _, v := range checks {

@@ -146,7 +146,7 @@ func startProcCluster(t *testing.T) []*proc {
 	ps := []*proc{a, b, c}
 	hubtest.Eventually(t, "three members everywhere", func() bool {
 		for _, p := range ps {
-			if p.clusterSize() != 3 {
+			if m := p.readyz(); m["cluster_size"] != float64(3) || m["status"] != "ready" {
 				return false
 			}
 		}
