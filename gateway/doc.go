@@ -9,7 +9,7 @@
 // net/http serves the port. Config.Path is a ServeMux pattern ("GET /ws",
 // "GET /ws/{tenant}"); every other path goes to the api handler given to New.
 // An upgrade is checked in this order: draining (503), a plain GET (400),
-// MaxConns (503), MaxConnsPerIP (429), Origin (403), Handler.Authenticate
+// MaxConns (503), MaxConnsPerIP (503), Origin (403), Handler.Authenticate
 // (401 or the *HTTPError's status). Rejections carry a JSON body
 // {"error":"..."}.
 //

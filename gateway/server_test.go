@@ -416,7 +416,7 @@ func TestServer_UpgradeRejections(t *testing.T) {
 			cfg:     Config{MaxConnsPerIP: 1},
 			upgrade: true,
 			hold:    1,
-			status:  429,
+			status:  503,
 			body:    `{"error":"too many connections from this address"}`,
 		},
 		{

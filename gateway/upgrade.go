@@ -119,7 +119,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		if n >= max {
 			s.ipMu.Unlock()
 			s.reserved.Add(-1)
-			s.reject(w, RejectMaxPerIP, http.StatusTooManyRequests, "too many connections from this address")
+			s.reject(w, RejectMaxPerIP, http.StatusServiceUnavailable, "too many connections from this address")
 			return
 		}
 		s.perIP[ip] = n + 1
