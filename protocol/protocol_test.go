@@ -232,3 +232,24 @@ func BenchmarkEncodeMessage(b *testing.B) {
 		_ = EncodeMessage("orders", "alice", data)
 	}
 }
+
+func FuzzValidName(f *testing.F) {
+	for _, s := range []string{"orders", "a.b", "user@example.com", "", ".", "a..b", "é"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if !ValidName(s) {
+			return
+		}
+		if len(s) > MaxNameLen || strings.HasPrefix(s, ".") || strings.HasSuffix(s, ".") || strings.Contains(s, "..") {
+			t.Fatalf("ValidName accepted %q", s)
+		}
+		// A valid name is a safe NATS subject suffix and needs no JSON escaping.
+		if strings.ContainsAny(s, " *>\t\r\n\"\\") {
+			t.Fatalf("ValidName accepted %q", s)
+		}
+		if got := string(AppendString(nil, s)); got != `"`+s+`"` {
+			t.Fatalf("name %q needs escaping: %s", s, got)
+		}
+	})
+}
