@@ -56,6 +56,7 @@ type (
 	deliver     struct {
 		frame   []byte
 		exclude uint64
+		at      time.Time // when the message reached the node
 	}
 )
 

@@ -65,7 +65,7 @@ func (r *registry) leave(name string, m member, id []byte) {
 
 func (r *registry) deliver(name string, frame []byte, exclude uint64) {
 	if pid, ok := r.groups.Load(name); ok {
-		r.sys.root.Send(pid.(*actor.PID), &deliver{frame: frame, exclude: exclude})
+		r.sys.root.Send(pid.(*actor.PID), &deliver{frame: frame, exclude: exclude, at: time.Now()})
 	}
 }
 
@@ -177,6 +177,9 @@ func (g *group) Receive(ctx actor.Context) {
 			}
 		}
 		metrics.Deliveries.Add(float64(sent))
+		if !msg.at.IsZero() {
+			metrics.FanoutSeconds.Observe(time.Since(msg.at).Seconds())
+		}
 		if dropped > 0 {
 			metrics.DeliveriesDropped.Add(float64(dropped))
 		}

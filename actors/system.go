@@ -225,7 +225,7 @@ func (s *System) DeliverUser(user string, frame []byte, exclude string) {
 
 // DeliverAll hands an encoded frame to every local connection.
 func (s *System) DeliverAll(frame []byte) {
-	s.root.Send(s.all, &deliver{frame: frame})
+	s.root.Send(s.all, &deliver{frame: frame, at: time.Now()})
 }
 
 // DeliverConn hands an encoded frame to one local connection; false when

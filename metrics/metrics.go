@@ -17,8 +17,8 @@ var (
 		Name: "hub_connections", Help: "Open WebSocket connections on this node."})
 	ConnectionsAccepted = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hub_connections_accepted_total", Help: "WebSocket connections accepted."})
-	ConnectionsRejected = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hub_connections_rejected_total", Help: "Upgrade requests refused, by HTTP status."}, []string{"status"})
+	SSERejected = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_sse_rejected_total", Help: "SSE requests refused, by HTTP status."}, []string{"status"})
 	Disconnections = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hub_disconnections_total", Help: "Connections ended, by reason."}, []string{"reason"})
 	Rooms = prometheus.NewGauge(prometheus.GaugeOpts{
@@ -49,6 +49,11 @@ var (
 		Name: "hub_nats_connected", Help: "1 while the node's NATS connection is up."})
 	NATSSubscriptions = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "hub_nats_subscriptions", Help: "NATS subscriptions this node holds for rooms, users and itself."})
+	NATSErrors = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_nats_errors_total", Help: "Errors reported by the NATS connection (publish failures, permission errors, disconnects)."})
+	FanoutSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "hub_fanout_seconds", Help: "Time from a message reaching the node to its frame being queued to every local member.",
+		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}})
 	NATSDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hub_nats_dropped_total", Help: "Messages NATS dropped for this node because it fell behind."})
 	SlowConsumers = prometheus.NewCounter(prometheus.CounterOpts{
@@ -61,9 +66,9 @@ func init() {
 	Registry.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "hub"}),
-		Connections, ConnectionsAccepted, ConnectionsRejected, Disconnections, Rooms, Users,
+		Connections, ConnectionsAccepted, SSERejected, Disconnections, Rooms, Users,
 		ClientFrames, ClientErrors, Deliveries, DeliveriesDropped, Routed, Events, Replies,
-		APIRequests, FlowMessages, ClusterMembers, NATSConnected, NATSSubscriptions, NATSDropped,
+		APIRequests, FlowMessages, ClusterMembers, NATSConnected, NATSSubscriptions, NATSDropped, NATSErrors, FanoutSeconds,
 		SlowConsumers, BuildInfo,
 	)
 }

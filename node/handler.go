@@ -19,11 +19,6 @@ type handler struct{ n *Node }
 func (h handler) Authenticate(r *http.Request) (any, error) {
 	id, err := h.n.auth.authenticate(r)
 	if err != nil {
-		status := "401"
-		if he, ok := err.(*gateway.HTTPError); ok && he.Status == http.StatusBadRequest {
-			status = "400"
-		}
-		metrics.ConnectionsRejected.WithLabelValues(status).Inc()
 		return nil, err
 	}
 	return id, nil

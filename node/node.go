@@ -141,6 +141,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.gw.Start(ctx); err != nil {
 		return err
 	}
+	metrics.AddGateway(n.gw)
 	if cfg.Metrics.Listen != "" {
 		if err := n.startMetrics(); err != nil {
 			return err
@@ -158,6 +159,7 @@ func (n *Node) startNATS() error {
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			metrics.NATSConnected.Set(0)
 			if err != nil {
+				metrics.NATSErrors.Inc()
 				n.log.Warn("nats disconnected", "err", err)
 			}
 		}),
@@ -170,6 +172,7 @@ func (n *Node) startNATS() error {
 				metrics.NATSDropped.Inc()
 				return
 			}
+			metrics.NATSErrors.Inc()
 			n.log.Warn("nats error", "err", err)
 		}),
 	}
@@ -317,6 +320,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			cancel()
 		}
 		n.teardown()
+		if n.gw != nil {
+			metrics.RemoveGateway(n.gw)
+		}
 		n.stopErr = errors.Join(errs...)
 		n.log.Info("stopped", "took", time.Since(start).Round(time.Millisecond).String(), "err", n.stopErr)
 	})

@@ -183,7 +183,7 @@ func (s *sseServer) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !sseOriginAllowed(r, cfg.WebSocket.AllowedOrigins) {
-		metrics.ConnectionsRejected.WithLabelValues("403").Inc()
+		metrics.SSERejected.WithLabelValues("403").Inc()
 		writeError(w, http.StatusForbidden, "origin not allowed")
 		return
 	}
@@ -209,7 +209,7 @@ func (s *sseServer) serve(w http.ResponseWriter, r *http.Request) {
 		if errors.As(err, &he) {
 			status, msg = he.Status, he.Message
 		}
-		metrics.ConnectionsRejected.WithLabelValues(strconv.Itoa(status)).Inc()
+		metrics.SSERejected.WithLabelValues(strconv.Itoa(status)).Inc()
 		if status == http.StatusUnauthorized {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="hub"`)
 		}
