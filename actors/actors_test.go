@@ -1,0 +1,287 @@
+package actors
+
+import (
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+
+	"github.com/hubrt/hub/protocol"
+)
+
+// sink records what a connection was sent.
+type sink struct {
+	mu     sync.Mutex
+	frames [][]byte
+	closed string
+	n      atomic.Int64
+}
+
+func (s *sink) Send(p []byte) bool {
+	s.n.Add(1)
+	s.mu.Lock()
+	s.frames = append(s.frames, p)
+	s.mu.Unlock()
+	return true
+}
+
+func (s *sink) Close(code uint16, reason string) {
+	s.mu.Lock()
+	s.closed = reason
+	s.mu.Unlock()
+}
+
+func (s *sink) all() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]string, len(s.frames))
+	for i, f := range s.frames {
+		out[i] = string(f)
+	}
+	return out
+}
+
+// bus is an in-memory Bus: interest is granted at once and routed
+// messages are delivered straight back to the local system.
+type bus struct {
+	sys    *System
+	mu     sync.Mutex
+	events []string
+	subs   map[string]bool
+}
+
+func (b *bus) Interest(kind Kind, name string, on bool, done func()) {
+	b.mu.Lock()
+	b.subs[kind.String()+"."+name] = on
+	b.mu.Unlock()
+	if done != nil {
+		done()
+	}
+}
+
+func (b *bus) Route(kind Kind, name, from, exclude string, data []byte) {
+	if kind == KindRoom {
+		b.sys.DeliverRoom(name, protocol.EncodeMessage(name, from, data), exclude)
+	} else {
+		b.sys.DeliverUser(name, protocol.EncodeMessage("", from, data), exclude)
+	}
+}
+
+func (b *bus) Event(event string, payload []byte, reply string) {
+	b.mu.Lock()
+	b.events = append(b.events, event)
+	b.mu.Unlock()
+}
+
+func (b *bus) ReplySubject(id string) string { return "reply." + id }
+
+func (b *bus) interested(key string) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.subs[key]
+}
+
+func newSystem(t testing.TB) (*System, *bus) {
+	b := &bus{subs: map[string]bool{}}
+	s := New(Options{Node: "n1", Bus: b, ClientPublish: true, ClientDirect: true})
+	b.sys = s
+	t.Cleanup(s.Shutdown)
+	return s, b
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+func TestRoomLifecycle(t *testing.T) {
+	s, b := newSystem(t)
+	sa, sb := &sink{}, &sink{}
+	a := s.Open(sa, &OpenRequest{User: "alice"})
+	c := s.Open(sb, &OpenRequest{User: "bob"})
+	a.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "r", ID: []byte("1")})
+	c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "r", ID: []byte("1")})
+	eventually(t, "both acks", func() bool { return sa.n.Load() == 1 && sb.n.Load() == 1 })
+	if !b.interested("room.r") || s.RoomMembers("r") != 2 {
+		t.Fatalf("room not set up: interest %v members %d", b.interested("room.r"), s.RoomMembers("r"))
+	}
+	a.Frame(&protocol.Frame{Type: protocol.TypeMessage, Room: "r", Data: []byte(`1`)})
+	eventually(t, "bob gets alice's message", func() bool { return sb.n.Load() == 2 })
+	if got := sb.all()[1]; got != `{"type":"message","room":"r","from":"alice","data":1}` {
+		t.Fatalf("bob got %s", got)
+	}
+	if sa.n.Load() != 1 {
+		t.Fatalf("the sender got its own room message: %v", sa.all())
+	}
+	// The room stops, and the interest ends, when its last member goes.
+	a.Closed("client_close")
+	c.Frame(&protocol.Frame{Type: protocol.TypeLeaveRoom, Room: "r", ID: []byte("2")})
+	eventually(t, "the room to stop", func() bool { return !b.interested("room.r") && s.RoomMembers("r") == 0 })
+	rooms, _ := s.Counts()
+	if rooms != 0 {
+		t.Fatalf("%d rooms left", rooms)
+	}
+	// and comes back for the next join
+	c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "r", ID: []byte("3")})
+	eventually(t, "the room to come back", func() bool { return b.interested("room.r") && s.RoomMembers("r") == 1 })
+}
+
+func TestDisconnectOnceAndCleanup(t *testing.T) {
+	s, b := newSystem(t)
+	sk := &sink{}
+	c := s.Open(sk, &OpenRequest{User: "u"})
+	c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "x"})
+	c.Closed("timeout")
+	c.Closed("timeout")
+	eventually(t, "the connection to end", func() bool { return s.NumConns() == 0 })
+	eventually(t, "user and room to go", func() bool { return !b.interested("user.u") && !b.interested("room.x") })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	n := 0
+	for _, e := range b.events {
+		if e == protocol.EventDisconnect {
+			n++
+		}
+	}
+	if n != 1 {
+		t.Fatalf("%d disconnect events: %v", n, b.events)
+	}
+}
+
+func TestRateLimitCutsOff(t *testing.T) {
+	b := &bus{subs: map[string]bool{}}
+	s := New(Options{Node: "n1", Bus: b, MessagesPerSecond: 1, MessageBurst: 1})
+	b.sys = s
+	t.Cleanup(s.Shutdown)
+	sk := &sink{}
+	c := s.Open(sk, &OpenRequest{})
+	for i := 0; i < RateLimitStrikes+5; i++ {
+		c.Frame(&protocol.Frame{Type: protocol.TypeMessage, Data: []byte(`1`)})
+	}
+	eventually(t, "the cut-off", func() bool {
+		sk.mu.Lock()
+		defer sk.mu.Unlock()
+		return sk.closed == "rate_limit"
+	})
+}
+
+func TestConnIDs(t *testing.T) {
+	s, _ := newSystem(t)
+	a := s.Open(&sink{}, &OpenRequest{})
+	c := s.Open(&sink{}, &OpenRequest{})
+	if a.ID() == c.ID() || NodeOf(a.ID()) != "n1" {
+		t.Fatalf("ids %q %q", a.ID(), c.ID())
+	}
+	if seq, ok := s.LocalSeq(a.ID()); !ok || seq == 0 {
+		t.Fatal("LocalSeq")
+	}
+	if _, ok := s.LocalSeq("other.1"); ok {
+		t.Fatal("LocalSeq accepted another node's id")
+	}
+	if !protocol.ValidName(a.ID()) {
+		t.Fatalf("id %q is not a valid name", a.ID())
+	}
+}
+
+// The lean mailbox runs system messages first and every user message in
+// order, whatever goroutines post them.
+func TestLeanMailboxOrder(t *testing.T) {
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	var got []int
+	done := make(chan struct{})
+	pid := as.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+		if n, ok := ctx.Message().(int); ok {
+			got = append(got, n)
+			if n == 9999 {
+				close(done)
+			}
+		}
+	}, actor.WithMailbox(newLeanMailbox)))
+	for i := 0; i < 10000; i++ {
+		as.Root.Send(pid, i)
+	}
+	<-done
+	for i, n := range got {
+		if n != i {
+			t.Fatalf("message %d arrived as %d", i, n)
+		}
+	}
+}
+
+// Fan-out: the room actor calls each member's sink directly. The
+// alternative, a message to each member's connection actor which then
+// writes, costs a mailbox hop per member per message; these two
+// benchmarks measure the difference the design decision rests on.
+func BenchmarkFanoutDirect(b *testing.B) {
+	const members = 1000
+	s, _ := newSystem(b)
+	var sinks []*countSink
+	for i := 0; i < members; i++ {
+		sk := &countSink{}
+		sinks = append(sinks, sk)
+		c := s.Open(sk, &OpenRequest{})
+		c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "r"})
+	}
+	for s.RoomMembers("r") != members {
+		time.Sleep(time.Millisecond)
+	}
+	frame := protocol.EncodeMessage("r", "", []byte(`"x"`))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		s.DeliverRoom("r", frame, "")
+	}
+	want := int64(b.N)
+	for _, sk := range sinks {
+		for sk.n.Load() < want {
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
+}
+
+func BenchmarkFanoutViaMailbox(b *testing.B) {
+	const members = 1000
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
+	var sinks []*countSink
+	var pids []*actor.PID
+	for i := 0; i < members; i++ {
+		sk := &countSink{}
+		sinks = append(sinks, sk)
+		pids = append(pids, as.Root.Spawn(actor.PropsFromFunc(func(ctx actor.Context) {
+			if f, ok := ctx.Message().([]byte); ok {
+				sk.Send(f)
+			}
+		}, actor.WithMailbox(newLeanMailbox))))
+	}
+	frame := protocol.EncodeMessage("r", "", []byte(`"x"`))
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, pid := range pids {
+			as.Root.Send(pid, frame)
+		}
+	}
+	want := int64(b.N)
+	for _, sk := range sinks {
+		for sk.n.Load() < want {
+			time.Sleep(10 * time.Microsecond)
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*members), "ns/delivery")
+}
+
+type countSink struct{ n atomic.Int64 }
+
+func (s *countSink) Send([]byte) bool     { s.n.Add(1); return true }
+func (s *countSink) Close(uint16, string) {}
