@@ -3,7 +3,6 @@ package node
 import (
 	"encoding/json"
 	"net"
-	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -29,7 +28,16 @@ type nodeEvent struct {
 // routes tracks the embedded NATS routes learned from gossip.
 type routeSet struct {
 	mu     sync.Mutex
-	routes []string
+	byNode map[string]string // node name → its route listener
+}
+
+func (r *routeSet) list() []string {
+	out := make([]string, 0, len(r.byNode))
+	for _, a := range r.byNode {
+		out = append(out, a)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // startCluster joins gossip. With the embedded NATS, each member's route
@@ -104,13 +112,17 @@ func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
 	if n.ns == nil || meta.Route == "" {
 		return
 	}
-	n.natsRoutes.mu.Lock()
-	defer n.natsRoutes.mu.Unlock()
-	if slices.Contains(n.natsRoutes.routes, meta.Route) {
+	rs := &n.natsRoutes
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if rs.byNode == nil {
+		rs.byNode = map[string]string{}
+	}
+	if rs.byNode[name] == meta.Route {
 		return
 	}
-	n.natsRoutes.routes = append(n.natsRoutes.routes, meta.Route)
-	if err := n.ns.SetRoutes(n.natsRoutes.routes); err != nil {
+	rs.byNode[name] = meta.Route
+	if err := n.ns.SetRoutes(rs.list()); err != nil {
 		n.log.Warn("adding nats route", "peer", name, "route", meta.Route, "err", err)
 		return
 	}
@@ -118,6 +130,19 @@ func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
 }
 
 func (n *Node) peerLeft(name string) {
+	if n.ns != nil {
+		// Forget the route of a node that is gone: it comes back (if it
+		// does) with a route address of its own.
+		rs := &n.natsRoutes
+		rs.mu.Lock()
+		if _, ok := rs.byNode[name]; ok {
+			delete(rs.byNode, name)
+			if err := n.ns.SetRoutes(rs.list()); err != nil {
+				n.log.Warn("removing nats route", "peer", name, "err", err)
+			}
+		}
+		rs.mu.Unlock()
+	}
 	// The lowest-named node still alive reports a failure, so it is
 	// reported once; a node that leaves on purpose reports itself.
 	alive := n.members.Nodes()
