@@ -8,6 +8,7 @@ import (
 	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/hubrt/hub/metrics"
+	"github.com/hubrt/hub/protocol"
 )
 
 // member is a connection as a group holds it.
@@ -184,22 +185,28 @@ func (g *group) Receive(ctx actor.Context) {
 			metrics.DeliveriesDropped.Add(float64(dropped))
 		}
 	case *joinReq:
-		if _, ok := g.index[msg.member.seq]; !ok {
-			g.index[msg.member.seq] = len(g.members)
-			g.members = append(g.members, msg.member)
-		}
-		if g.ready {
-			g.acknowledge(ctx, msg)
-		} else {
+		if !g.ready {
+			// Members join once the subscription is live, with their ack:
+			// a client never gets a room message before its join's ack.
 			g.pending = append(g.pending, msg)
+			return
 		}
+		g.add(msg.member)
+		g.acknowledge(ctx, msg)
 	case ready:
 		g.ready = true
 		for _, j := range g.pending {
+			g.add(j.member)
 			g.acknowledge(ctx, j)
 		}
 		g.pending = nil
 	case *leaveReq:
+		for k, j := range g.pending {
+			if j.member.seq == msg.member.seq {
+				g.pending = append(g.pending[:k], g.pending[k+1:]...)
+				break
+			}
+		}
 		if i, ok := g.index[msg.member.seq]; ok {
 			last := len(g.members) - 1
 			g.members[i] = g.members[last]
@@ -209,8 +216,16 @@ func (g *group) Receive(ctx actor.Context) {
 			delete(g.index, msg.member.seq)
 		}
 		if msg.ack {
-			ctx.Send(msg.member.pid, &ackFrame{msg.id})
+			// After the ack, no message of the room follows.
+			msg.member.sink.Send(protocol.EncodeAck(msg.id))
 		}
+	}
+}
+
+func (g *group) add(m member) {
+	if _, ok := g.index[m.seq]; !ok {
+		g.index[m.seq] = len(g.members)
+		g.members = append(g.members, m)
 	}
 }
 
@@ -219,6 +234,8 @@ func (g *group) acknowledge(ctx actor.Context, j *joinReq) {
 	case j.notify:
 		ctx.Send(j.member.pid, &userJoined{})
 	case j.id != nil:
-		ctx.Send(j.member.pid, &ackFrame{j.id})
+		// Straight to the socket, like the room's deliveries: the client
+		// sees the ack before any message of the room.
+		j.member.sink.Send(protocol.EncodeAck(j.id))
 	}
 }

@@ -261,3 +261,108 @@ func TestProcessSIGTERM(t *testing.T) {
 		t.Fatal("survivor not ready")
 	}
 }
+
+// A rolling restart of a 3-node cluster (SIGTERM, then a new process with
+// the same name) loses no message for the clients of the nodes that are up.
+func TestProcessRollingRestart(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	ps := startProcCluster(t)
+	names := []string{"pa", "pb", "pc"}
+	clients := make([][]*hubtest.Client, 3)
+	connect := func(i int) {
+		clients[i] = nil
+		for k := 0; k < 3; k++ {
+			cl := hubtest.Dial(t, ps[i].wsURL(fmt.Sprintf("?user=%s-%d", names[i], k)), nil)
+			cl.Join("r")
+			clients[i] = append(clients[i], cl)
+		}
+	}
+	for i := range ps {
+		connect(i)
+	}
+	seq := 0
+	for i := range ps {
+		stable := ps[(i+1)%3]
+		nc := hubtest.NATS(t, stable.nats)
+		first := seq
+		stopPub := make(chan struct{})
+		pubDone := make(chan int)
+		go func() {
+			tick := time.NewTicker(5 * time.Millisecond)
+			defer tick.Stop()
+			n := first
+			for {
+				select {
+				case <-stopPub:
+					_ = nc.Flush()
+					pubDone <- n
+					return
+				case <-tick.C:
+					if err := nc.Publish("hub.room.r", []byte(fmt.Sprintf(`{"seq":%d}`, n))); err == nil {
+						n++
+					}
+				}
+			}
+		}()
+		// Restart node i while messages flow.
+		if err := ps[i].cmd.Process.Signal(syscall.SIGTERM); err != nil {
+			t.Fatal(err)
+		}
+		for _, cl := range clients[i] {
+			if code, _ := cl.Closed(); code != 1001 {
+				t.Fatalf("%s client closed with %d, want 1001", names[i], code)
+			}
+		}
+		<-ps[i].exited
+		if ps[i].err != nil {
+			t.Fatalf("%s exit: %v", names[i], ps[i].err)
+		}
+		ps[i] = startProc(t, names[i], stable.gossip)
+		hubtest.Eventually(t, names[i]+" back in the cluster", func() bool {
+			for _, p := range ps {
+				if m := p.readyz(); m["cluster_size"] != float64(3) || m["status"] != "ready" {
+					return false
+				}
+			}
+			return true
+		})
+		connect(i)
+		time.Sleep(100 * time.Millisecond) // let traffic flow to the new node's clients too
+		close(stopPub)
+		seq = <-pubDone
+		t.Logf("restarted %s while publishing %d messages", names[i], seq-first)
+		// Every client of the two nodes that stayed up got every message, in order.
+		for j := range ps {
+			if j == i {
+				continue
+			}
+			for _, cl := range clients[j] {
+				for want := first; want < seq; want++ {
+					m := cl.Expect("message")
+					var got struct{ Seq int }
+					if err := json.Unmarshal([]byte(m.JSON("data")), &got); err != nil || got.Seq != want {
+						t.Fatalf("%s client: got %v, want seq %d", names[j], m["_raw"], want)
+					}
+				}
+			}
+		}
+		// The restarted node's new clients got a gapless tail.
+		for _, cl := range clients[i] {
+			last := -1
+			for {
+				m := cl.Next()
+				var got struct{ Seq int }
+				_ = json.Unmarshal([]byte(m.JSON("data")), &got)
+				if last >= 0 && got.Seq != last+1 {
+					t.Fatalf("restarted %s client: seq %d after %d", names[i], got.Seq, last)
+				}
+				last = got.Seq
+				if last == seq-1 {
+					break
+				}
+			}
+		}
+	}
+}
