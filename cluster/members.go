@@ -187,7 +187,13 @@ func (m *Members) Count() int { return m.ml.NumMembers() }
 
 // Joined reports whether the node has joined its cluster (always true when
 // no peers are configured).
-func (m *Members) Joined() bool { return m.joined.Load() }
+func (m *Members) Joined() bool {
+	if !m.joined.Load() && m.ml.NumMembers() > 1 {
+		// Another node joined us first: we are in a cluster.
+		m.joined.Store(true)
+	}
+	return m.joined.Load()
+}
 
 // Nodes lists the alive members and their metadata.
 func (m *Members) Nodes() map[string]NodeMeta {
