@@ -48,7 +48,7 @@ type Node struct {
 	Name            string        // node id in the cluster; default: the host name made token-safe ("hub" if unknown); letters, digits and "_-:@", at most 128
 	Dev             bool          // development mode: the user comes from the ?user= query parameter; default false
 	LogLevel        string        // debug, info, warn or error; default info
-	LogFormat       string        // text or json; default text
+	LogFormat       string        // auto, text or json; default auto: text on a terminal, JSON otherwise (containers)
 	Demo            bool          // serve the demo page at "/"; default false
 	ClientPublish   bool          // clients may send messages to rooms; default true
 	ClientDirect    bool          // clients may send messages to users; default true
@@ -153,7 +153,7 @@ func Default() *Config {
 		Node: Node{
 			Name:            defaultNodeName(),
 			LogLevel:        "info",
-			LogFormat:       "text",
+			LogFormat:       "auto",
 			ClientPublish:   true,
 			ClientDirect:    true,
 			ShutdownTimeout: 10 * time.Second,

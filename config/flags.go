@@ -27,7 +27,7 @@ var options = []option{
 	{"demo", "node.demo", "serve the demo page at /", func(c *Config) any { return &c.Node.Demo }},
 	{"node-name", "node.name", "node id in the cluster (letters, digits, _-:@); default is the host name", func(c *Config) any { return &c.Node.Name }},
 	{"log-level", "node.log_level", "log level: debug, info, warn or error", func(c *Config) any { return &c.Node.LogLevel }},
-	{"log-format", "node.log_format", "log format: text or json", func(c *Config) any { return &c.Node.LogFormat }},
+	{"log-format", "node.log_format", "log format: auto (text on a terminal, JSON otherwise), text or json", func(c *Config) any { return &c.Node.LogFormat }},
 	{"client-publish", "node.client_publish", "let clients send messages to rooms they joined", func(c *Config) any { return &c.Node.ClientPublish }},
 	{"client-direct", "node.client_direct", "let clients send messages to users", func(c *Config) any { return &c.Node.ClientDirect }},
 	{"shutdown-timeout", "node.shutdown_timeout", "how long a graceful shutdown may take", func(c *Config) any { return &c.Node.ShutdownTimeout }},

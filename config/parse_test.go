@@ -37,7 +37,7 @@ func TestDefault(t *testing.T) {
 		{"queue bytes", c.WebSocket.WriteQueueBytes, 1 << 20},
 		{"queue frames", c.WebSocket.WriteQueueFrames, 1024},
 		{"log level", c.Node.LogLevel, "info"},
-		{"log format", c.Node.LogFormat, "text"},
+		{"log format", c.Node.LogFormat, "auto"},
 		{"dev", c.Node.Dev, false},
 		{"client publish", c.Node.ClientPublish, true},
 		{"client direct", c.Node.ClientDirect, true},

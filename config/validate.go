@@ -87,9 +87,9 @@ func (v *validator) node() {
 		v.add("Invalid log level", fmt.Sprintf("log_level %q must be debug, info, warn or error.", n.LogLevel), "node.log_level", "node")
 	}
 	switch n.LogFormat {
-	case "text", "json":
+	case "auto", "text", "json":
 	default:
-		v.add("Invalid log format", fmt.Sprintf("log_format %q must be text or json.", n.LogFormat), "node.log_format", "node")
+		v.add("Invalid log format", fmt.Sprintf("log_format %q must be auto, text or json.", n.LogFormat), "node.log_format", "node")
 	}
 	if n.ShutdownTimeout < 0 {
 		v.add("Invalid shutdown timeout", fmt.Sprintf("shutdown_timeout %s must not be negative.", n.ShutdownTimeout), "node.shutdown_timeout", "node")
