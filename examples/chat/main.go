@@ -8,18 +8,19 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log"
-	"net/url"
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
-	"github.com/hubrt/hub/examples/internal/wsclient"
+	"github.com/hubrt/hub/client"
 )
 
 type options struct {
@@ -46,100 +47,95 @@ func main() {
 	}
 }
 
-func dialURL(o options) string {
-	q := url.Values{}
-	if o.User != "" {
-		q.Set("user", o.User)
-	}
-	if o.Token != "" {
-		q.Set("token", o.Token)
-	}
-	if len(q) == 0 {
-		return o.WS
-	}
-	sep := "?"
-	if strings.Contains(o.WS, "?") {
-		sep = "&"
-	}
-	return o.WS + sep + q.Encode()
-}
-
 // run chats until o.In ends (then it says goodbye), ctx ends, or the hub
 // closes the connection.
 func run(ctx context.Context, o options) error {
-	c, err := wsclient.Dial(ctx, dialURL(o), nil)
+	var mu sync.Mutex // o.Out is written by the reader, the sender and OnError
+	printf := func(format string, a ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintf(o.Out, format+"\n", a...)
+	}
+	// refused prints the hub's error frames and returns nil for them.
+	refused := func(err error) error {
+		var he *client.Error
+		if errors.As(err, &he) {
+			printf("* error %d: %s", he.Code, he.Message)
+			return nil
+		}
+		return err
+	}
+	c, err := client.Dial(ctx, o.WS, client.Options{User: o.User, Token: o.Token,
+		OnError: func(e *client.Error) { refused(e) }}) // error frames that answer no request
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	if err := c.Send(map[string]any{"type": "join_room", "room": o.Room, "id": "join"}); err != nil {
+	if err := c.Join(ctx, o.Room); err == nil {
+		printf("* joined %s", o.Room)
+	} else if refused(err) != nil {
 		return err
 	}
 
-	// The reader prints everything; it ends when the connection does.
+	// The reader prints everything; it ends when the client does.
 	readErr := make(chan error, 1)
-	go func() { readErr <- read(c, o) }()
+	go func() { readErr <- read(c, printf) }()
 
-	lines := make(chan string)
 	inDone := make(chan error, 1)
 	go func() {
 		sc := bufio.NewScanner(o.In)
 		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			case <-ctx.Done():
+			if strings.TrimSpace(sc.Text()) == "" {
+				continue
+			}
+			// Waits for the ack; any error but a refusal means that the
+			// client or ctx has ended, which run sees on its own.
+			if refused(c.SendToRoom(ctx, o.Room, sc.Text())) != nil {
 				return
 			}
 		}
 		inDone <- sc.Err()
 	}()
 
-	for {
-		select {
-		case line := <-lines:
-			if strings.TrimSpace(line) == "" {
-				continue
-			}
-			if err := c.Send(map[string]any{"type": "message", "room": o.Room, "data": line}); err != nil {
-				return err
-			}
-		case err := <-inDone:
-			c.Close()
-			<-readErr
-			return err
-		case <-ctx.Done():
-			c.Close()
-			<-readErr
-			return nil
-		case err := <-readErr:
-			return err
-		}
+	select {
+	case err = <-inDone:
+	case <-ctx.Done():
+	case err := <-readErr:
+		return err
 	}
+	c.Close()
+	<-readErr
+	return err
 }
 
-// read prints each frame that arrives.
-func read(c *wsclient.Conn, o options) error {
-	for {
-		f, err := c.Read()
-		if err != nil {
-			var ce *wsclient.CloseError
-			if errors.As(err, &ce) && ce.Code != 1000 {
-				return err
-			}
-			return nil
-		}
+// read prints each message that arrives until the client ends: nil after
+// Close or a normal close by the hub, the reason otherwise (a kick, a
+// shutdown, a lost connection).
+func read(c *client.Client, printf func(string, ...any)) error {
+	for m := range c.Messages() {
 		switch {
-		case f.Type == "ack" && string(f.ID) == `"join"`:
-			fmt.Fprintf(o.Out, "* joined %s\n", o.Room)
-		case f.Type == "error":
-			fmt.Fprintf(o.Out, "* error %d: %s\n", f.Code, f.Message)
-		case f.Type == "message" && f.Room != "" && f.From != "":
-			fmt.Fprintf(o.Out, "[%s] %s: %s\n", f.Room, f.From, f.Text())
-		case f.Type == "message" && f.Room != "":
+		case m.Room != "" && m.From != "":
+			printf("[%s] %s: %s", m.Room, m.From, text(m.Data))
+		case m.Room != "":
 			// From a backend or an anonymous client.
-			fmt.Fprintf(o.Out, "[%s] %s\n", f.Room, f.Text())
-		case f.Type == "message":
-			fmt.Fprintf(o.Out, "* %s\n", f.Text())
+			printf("[%s] %s", m.Room, text(m.Data))
+		default:
+			printf("* %s", text(m.Data))
 		}
 	}
+	err := c.Err()
+	var ce *client.CloseError
+	if errors.Is(err, client.ErrClosed) || errors.As(err, &ce) && ce.Code == client.CodeNormal {
+		return nil
+	}
+	return err
+}
+
+// text returns data as text: a JSON string unquoted, anything else as JSON.
+func text(data json.RawMessage) string {
+	var s string
+	if json.Unmarshal(data, &s) == nil {
+		return s
+	}
+	return string(data)
 }

@@ -110,3 +110,23 @@ func TestChat_KickedEndsWithError(t *testing.T) {
 		t.Fatal("run did not end after a kick")
 	}
 }
+
+func TestChat_RefusedShowsErrors(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c := startChat(t, ctx, n.WSURL(), "dave", "no spaces allowed")
+	c.expect(t, "* error 105: invalid room name")
+	// The chat goes on; each line is refused in turn.
+	c.say(t, "anyone?")
+	c.expect(t, "* error 105: invalid room name")
+	c.in.Close()
+	select {
+	case err := <-c.done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(hubtest.Wait):
+		t.Fatal("run did not end after its input did")
+	}
+}

@@ -23,7 +23,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"github.com/hubrt/hub/examples/internal/wsclient"
+	"github.com/hubrt/hub/client"
 )
 
 type options struct {
@@ -48,14 +48,6 @@ func main() {
 	if err := run(ctx, o); err != nil {
 		log.Fatal(err)
 	}
-}
-
-func withUser(ws, user string) string {
-	sep := "?"
-	if strings.Contains(ws, "?") {
-		sep = "&"
-	}
-	return ws + sep + "user=" + url.QueryEscape(user)
 }
 
 // apiURL turns ws://host:port/path into http://host:port + path.
@@ -98,39 +90,33 @@ func run(ctx context.Context, o options) error {
 		}
 	}
 
-	bob, err := wsclient.Dial(ctx, withUser(o.WS, "bob"), nil)
+	bob, err := client.Dial(ctx, o.WS, client.Options{User: "bob"})
 	if err != nil {
 		return err
 	}
 	defer bob.Close()
-	stop := context.AfterFunc(ctx, func() { bob.Close() })
-	defer stop()
 	if connects != nil {
 		if err := waitConnect(ctx, connects, "bob"); err != nil {
 			return err
 		}
 	}
 
-	alice, err := wsclient.Dial(ctx, withUser(o.WS, "alice"), nil)
+	alice, err := client.Dial(ctx, o.WS, client.Options{User: "alice"})
 	if err != nil {
 		return err
 	}
 	defer alice.Close()
-	if err := alice.Send(map[string]any{"type": "message", "user": "bob", "data": map[string]string{"text": "hi bob, it's alice"}, "id": 1}); err != nil {
-		return err
+	// Returns once the hub has acked it.
+	if err := alice.SendToUser(ctx, "bob", map[string]string{"text": "hi bob, it's alice"}); err != nil {
+		return fmt.Errorf("alice: %w", err)
 	}
-	if f, err := alice.Read(); err != nil {
-		return err
-	} else if f.Type != "ack" {
-		return fmt.Errorf("alice got %s %d %s, want an ack", f.Type, f.Code, f.Message)
-	}
-	f, err := bob.Read()
+	m, err := receive(ctx, bob)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "bob got from %s: %s\n", f.From, f.Data)
-	if f.From != "alice" {
-		return fmt.Errorf("bob got %+v, want a message from alice", f)
+	fmt.Fprintf(o.Out, "bob got from %s: %s\n", m.From, m.Data)
+	if m.From != "alice" {
+		return fmt.Errorf("bob got %s from %q, want a message from alice", m.Data, m.From)
 	}
 
 	api, err := apiURL(o.WS, "/api/users/bob/messages")
@@ -154,14 +140,27 @@ func run(ctx context.Context, o options) error {
 	if resp.StatusCode != http.StatusAccepted {
 		return fmt.Errorf("POST %s: %s %s", api, resp.Status, body)
 	}
-	if f, err = bob.Read(); err != nil {
+	if m, err = receive(ctx, bob); err != nil {
 		return err
 	}
-	fmt.Fprintf(o.Out, "bob got from the API: %s\n", f.Data)
-	if f.From != "" {
-		return fmt.Errorf("bob got %+v, want a message without from", f)
+	fmt.Fprintf(o.Out, "bob got from the API: %s\n", m.Data)
+	if m.From != "" {
+		return fmt.Errorf("bob got %s from %q, want a message without from", m.Data, m.From)
 	}
 	return nil
+}
+
+// receive returns the next message of c.
+func receive(ctx context.Context, c *client.Client) (client.Message, error) {
+	select {
+	case m, ok := <-c.Messages():
+		if !ok {
+			return m, c.Err()
+		}
+		return m, nil
+	case <-ctx.Done():
+		return client.Message{}, ctx.Err()
+	}
 }
 
 // waitConnect waits for the connect event of user.
