@@ -123,11 +123,39 @@ func New(opts Options) *System {
 	// Connection ids start from the boot time so ids stay unique in the
 	// cluster across restarts of a node with the same name.
 	s.seq.Store(uint64(opts.Now().UnixMilli()) << 12)
-	s.props = actor.PropsFromProducer(func() actor.Actor { return nil }, actor.WithMailbox(newLeanMailbox))
+	// One Props for every connection actor: a Props per connection would
+	// cost ~300 B each. The actor finds its connection by its own name.
+	s.props = actor.PropsFromProducer(func() actor.Actor { return &connActor{sys: s} }, actor.WithMailbox(newLeanMailbox))
 	s.rooms = newRegistry(s, KindRoom)
 	s.users = newRegistry(s, KindUser)
 	s.all = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newGroup(s, KindRoom, "", true) }))
 	return s
+}
+
+const connActorPrefix = "c"
+
+// connActor is the protoactor face of a Conn. It is created by the shared
+// Props, finds its Conn from its own name (also after a restart) and
+// passes every message on.
+type connActor struct {
+	sys *System
+	c   *Conn
+}
+
+func (a *connActor) Receive(ctx actor.Context) {
+	if a.c == nil {
+		seq, err := strconv.ParseUint(strings.TrimPrefix(ctx.Self().Id, connActorPrefix), 36, 64)
+		if err != nil {
+			return
+		}
+		v, ok := a.sys.conns.Load(seq)
+		if !ok {
+			ctx.Stop(ctx.Self())
+			return
+		}
+		a.c = v.(*Conn)
+	}
+	a.c.Receive(ctx)
 }
 
 // ConnID is a connection's cluster-wide id, "<node>.<seq>".
@@ -192,8 +220,12 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 	s.conns.Store(seq, c)
 	s.nconns.Add(1)
 	s.closed.Add(1)
-	props := actor.PropsFromProducer(func() actor.Actor { return c }, actor.WithMailbox(newLeanMailbox))
-	c.pid.Store(s.root.Spawn(props))
+	pid, err := s.root.SpawnNamed(s.props, connActorPrefix+strconv.FormatUint(seq, 36))
+	if err != nil {
+		// Names are unique by construction; this cannot happen.
+		panic("actors: " + err.Error())
+	}
+	c.pid.Store(pid)
 	return c
 }
 

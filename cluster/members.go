@@ -35,7 +35,7 @@ type MembersOptions struct {
 	// OnJoin and OnLeave see other nodes arrive and go (dead or left). They
 	// run on a goroutine of their own, in order.
 	OnJoin  func(name string, meta NodeMeta)
-	OnLeave func(name string)
+	OnLeave func(name string, left bool) // left: it said goodbye; else it failed
 	// Fast tunes failure detection for tests and small clusters; the default
 	// already notices a dead node within about three seconds.
 	ProbeInterval time.Duration
@@ -273,8 +273,8 @@ func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
 	}
 	e.m.log.Info("node gone", "peer", n.Name, "state", state)
 	if e.m.o.OnLeave != nil {
-		name := n.Name
-		e.post(func() { e.m.o.OnLeave(name) })
+		name, left := n.Name, n.State == memberlist.StateLeft
+		e.post(func() { e.m.o.OnLeave(name, left) })
 	}
 }
 

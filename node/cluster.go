@@ -87,6 +87,14 @@ func (n *Node) announce() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}
+	// The peers' subscriptions reach this node's server over the new routes;
+	// a round trip to each proves they have arrived.
+	if q := n.barrierQ.Load(); q != nil {
+		deadline := time.Now().Add(5 * time.Second)
+		for !q.interestBarrier() && time.Now().Before(deadline) && !n.draining.Load() {
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	if !n.draining.Load() {
 		n.publishNodeEvent(nodeEvent{Event: EventNodeUp, Node: n.Name()})
 	}
@@ -129,7 +137,7 @@ func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
 	n.log.Info("nats route added", "peer", name, "route", meta.Route)
 }
 
-func (n *Node) peerLeft(name string) {
+func (n *Node) peerLeft(name string, left bool) {
 	if n.ns != nil {
 		// Forget the route of a node that is gone: it comes back (if it
 		// does) with a route address of its own.
@@ -151,9 +159,22 @@ func (n *Node) peerLeft(name string) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	if len(names) > 0 && names[0] == n.Name() && !n.draining.Load() {
-		n.publishNodeEvent(nodeEvent{Event: EventNodeDown, Node: name, Reason: "failed"})
+	// A node that left on purpose has reported itself; gossip may still
+	// call that a failure, so its own report (seen on NATS) wins.
+	if left || len(names) == 0 || names[0] != n.Name() || n.draining.Load() {
+		return
 	}
+	go func() {
+		time.Sleep(time.Second)
+		if q := n.barrierQ.Load(); q != nil {
+			if at, ok := q.left.Load(name); ok && time.Since(at.(time.Time)) < time.Minute {
+				return
+			}
+		}
+		if !n.draining.Load() {
+			n.publishNodeEvent(nodeEvent{Event: EventNodeDown, Node: name, Reason: "failed"})
+		}
+	}()
 }
 
 func (n *Node) publishNodeEvent(e nodeEvent) {

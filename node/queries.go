@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -21,6 +22,7 @@ import (
 type queries struct {
 	n    *Node
 	subs []*nats.Subscription
+	left sync.Map // node name → time it reported leaving
 }
 
 type countAnswer struct {
@@ -54,6 +56,12 @@ func startQueries(n *Node) (*queries, error) {
 		self + "send": func(m *nats.Msg) {
 			id := m.Header.Get("Hub-Conn")
 			respond(m, connAnswer{Found: n.sys.DeliverConn(id, encodeMessage(m.Data))})
+		},
+		n.bus.Subject("events.node_down"): func(m *nats.Msg) {
+			var e nodeEvent
+			if json.Unmarshal(m.Data, &e) == nil && e.Reason == "left" {
+				q.left.Store(e.Node, time.Now())
+			}
 		},
 		n.bus.Subject("internal.count.>"): func(m *nats.Msg) {
 			kind, name := m.Header.Get("Hub-Kind"), m.Header.Get("Hub-Name")
@@ -96,11 +104,12 @@ func (q *queries) localCount(kind, name string) int {
 // each peer, sent after the subscriptions, is answered only after the
 // peer's server has processed them. So a client's join is acknowledged
 // only when a message published anywhere in the cluster reaches it.
-func (q *queries) interestBarrier() {
+func (q *queries) interestBarrier() bool {
 	if q.n.members == nil {
-		return
+		return true
 	}
 	var wg sync.WaitGroup
+	var failed atomic.Bool
 	for name := range q.n.members.Nodes() {
 		if name == q.n.Name() {
 			continue
@@ -108,10 +117,13 @@ func (q *queries) interestBarrier() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			_, _ = q.n.nc.Request(q.n.bus.Subject("internal.node."+name+".ping"), nil, time.Second)
+			if _, err := q.n.nc.Request(q.n.bus.Subject("internal.node."+name+".ping"), nil, time.Second); err != nil {
+				failed.Store(true)
+			}
 		}()
 	}
 	wg.Wait()
+	return !failed.Load()
 }
 
 // ownerOf returns the node name in a connection id, "" when it has none.
