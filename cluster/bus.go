@@ -102,7 +102,11 @@ func NewBus(o BusOptions, d Deliverer) (*Bus, error) {
 		}
 		b.fixed = append(b.fixed, sub)
 	}
-	if err := b.nc.FlushTimeout(10 * time.Second); err != nil {
+	// While NATS is unreachable the subscriptions wait in the client and
+	// are sent when it connects.
+	if !b.nc.IsConnected() {
+		// nothing to confirm yet
+	} else if err := b.nc.FlushTimeout(10 * time.Second); err != nil {
 		b.unsubscribeAll()
 		return nil, fmt.Errorf("nats: %w", err)
 	}
@@ -184,7 +188,9 @@ func (b *Bus) interestLoop() {
 		for _, in := range batch {
 			added = added || in.on
 		}
-		if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
+		if !b.nc.IsConnected() {
+			b.log.Warn("nats is down; subscription changes apply once it is back")
+		} else if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
 			b.log.Warn("nats flush after subscription changes failed; they apply once NATS is back", "err", err)
 		} else if added && b.barrier != nil {
 			b.barrier()

@@ -194,7 +194,7 @@ func (n *Node) leaveCluster() {
 		return
 	}
 	n.publishNodeEvent(nodeEvent{Event: EventNodeDown, Node: n.Name(), Reason: "left"})
-	_ = n.nc.Flush()
+	_ = flushIfConnected(n.nc)
 	// What this node published last (its clients' disconnect events, the
 	// node_down) must leave through the NATS routes before its embedded
 	// server stops: a round trip to each peer, behind them on the same

@@ -50,7 +50,7 @@ func startFlows(n *Node) (*flows, error) {
 		n.log.Info("flow ready", "flow", fl.Name, "from", fl.From.Connector+":"+fl.From.Operation,
 			"to", fl.To.Connector+":"+strings.TrimPrefix(fl.To.Operation+" "+fl.To.Target, " "))
 	}
-	return f, n.nc.Flush()
+	return f, flushIfConnected(n.nc)
 }
 
 func (f *flows) close() {

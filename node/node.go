@@ -163,6 +163,10 @@ func (n *Node) startNATS() error {
 				n.log.Warn("nats disconnected", "err", err)
 			}
 		}),
+		nats.ConnectHandler(func(nc *nats.Conn) {
+			metrics.NATSConnected.Set(1)
+			n.log.Info("connected to nats", "url", nc.ConnectedUrlRedacted())
+		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
 			metrics.NATSConnected.Set(1)
 			n.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
@@ -195,14 +199,23 @@ func (n *Node) startNATS() error {
 		if clusterListen != "" {
 			n.log.Info("embedded nats listening for routes", "addr", ns.ClusterAddr().String())
 		}
-	} else if cfg.NATS.Credentials != "" {
-		opts = append(opts, nats.UserCredentials(cfg.NATS.Credentials))
+	} else {
+		// An external NATS that is not up yet is waited for: the node
+		// starts, is not ready, and connects when NATS comes.
+		opts = append(opts, nats.RetryOnFailedConnect(true))
+		if cfg.NATS.Credentials != "" {
+			opts = append(opts, nats.UserCredentials(cfg.NATS.Credentials))
+		}
 	}
 	nc, err := nats.Connect(url, opts...)
 	if err != nil {
 		return fmt.Errorf("nats connect %s: %w", redactURL(url), err)
 	}
 	n.nc = nc
+	if !nc.IsConnected() {
+		n.log.Warn("nats not reachable yet; retrying, not ready until connected", "url", redactURL(url))
+		return nil
+	}
 	metrics.NATSConnected.Set(1)
 	if cfg.NATS.URL != "" {
 		n.log.Info("connected to nats", "url", nc.ConnectedUrlRedacted())
@@ -308,7 +321,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
-		if n.nc != nil {
+		if n.nc != nil && !n.nc.IsConnected() {
+			n.log.Warn("nats is down: events of the closed connections may be lost")
+		} else if n.nc != nil {
 			// FlushWithContext needs a deadline; Shutdown takes any ctx.
 			fctx, cancel := ctx, context.CancelFunc(func() {})
 			if _, ok := ctx.Deadline(); !ok {

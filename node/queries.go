@@ -76,7 +76,7 @@ func startQueries(n *Node) (*queries, error) {
 		}
 		q.subs = append(q.subs, s)
 	}
-	return q, nc.Flush()
+	return q, flushIfConnected(nc)
 }
 
 func respond(m *nats.Msg, v any) {

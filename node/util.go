@@ -1,6 +1,19 @@
 package node
 
-import "github.com/hubrt/hub/protocol"
+import (
+	"github.com/nats-io/nats.go"
+
+	"github.com/hubrt/hub/protocol"
+)
+
+// flushIfConnected confirms subscriptions with the server; while NATS is
+// unreachable they wait in the client and are sent on connect.
+func flushIfConnected(nc *nats.Conn) error {
+	if !nc.IsConnected() {
+		return nil
+	}
+	return nc.Flush()
+}
 
 // encodeMessage turns an API or NATS payload into the server frame for one
 // connection.
