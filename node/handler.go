@@ -29,36 +29,44 @@ var privateHeaders = map[string]bool{
 	"Authorization": true, "Cookie": true, "Sec-Websocket-Key": true,
 }
 
+// openRequest describes a new connection as its events show it: the peer
+// (the X-Forwarded-For chain, then the socket's IP), the headers minus the
+// private ones, the query minus the token.
+func openRequest(id *identity, remoteAddr, method, path string, header http.Header, q map[string][]string) *actors.OpenRequest {
+	remoteIP := remoteAddr
+	if host, _, err := net.SplitHostPort(remoteIP); err == nil {
+		remoteIP = host
+	}
+	peer := remoteIP
+	if xff := strings.TrimSpace(strings.Join(header.Values("X-Forwarded-For"), ", ")); xff != "" {
+		peer = xff + ", " + remoteIP
+	}
+	headers := make(map[string][]string, len(header))
+	for k, v := range header {
+		if !privateHeaders[k] {
+			headers[k] = v
+		}
+	}
+	query := make(map[string][]string, len(q))
+	for k, v := range q {
+		if k != "token" {
+			query[k] = v
+		}
+	}
+	return &actors.OpenRequest{
+		User: id.user, RoomGlobs: id.rooms, Peer: peer,
+		Method: method, Path: path, Query: query, Headers: headers, RemoteAddr: remoteAddr,
+	}
+}
+
 func (h handler) OnOpen(c *gateway.Conn, r *gateway.Request) {
 	id, _ := r.Identity.(*identity)
 	if id == nil {
 		id = &identity{}
 	}
-	remoteIP := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(remoteIP); err == nil {
-		remoteIP = host
-	}
-	peer := remoteIP
-	if xff := strings.TrimSpace(strings.Join(r.Header.Values("X-Forwarded-For"), ", ")); xff != "" {
-		peer = xff + ", " + remoteIP
-	}
-	headers := make(map[string][]string, len(r.Header))
-	for k, v := range r.Header {
-		if !privateHeaders[k] {
-			headers[k] = v
-		}
-	}
-	query := make(map[string][]string, len(r.Query))
-	for k, v := range r.Query {
-		if k != "token" {
-			query[k] = v
-		}
-	}
-	conn := h.n.sys.Open(c, &actors.OpenRequest{
-		User: id.user, RoomGlobs: id.rooms, Peer: peer,
-		Method: r.Method, Path: r.Path, Params: r.Params, Query: query, Headers: headers,
-		RemoteAddr: r.RemoteAddr,
-	})
+	req := openRequest(id, r.RemoteAddr, r.Method, r.Path, r.Header, r.Query)
+	req.Params = r.Params
+	conn := h.n.sys.Open(c, req)
 	c.SetValue(conn)
 	metrics.ConnectionsAccepted.Inc()
 	metrics.Connections.Inc()

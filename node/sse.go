@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -403,31 +402,7 @@ func nonNil(s []string) []string {
 // sseOpenRequest describes an SSE client as the events show it: the same
 // fields as a WebSocket connection's, minus private headers and the token.
 func sseOpenRequest(r *http.Request, id *identity) *actors.OpenRequest {
-	remoteIP := r.RemoteAddr
-	if host, _, err := net.SplitHostPort(remoteIP); err == nil {
-		remoteIP = host
-	}
-	peer := remoteIP
-	if xff := strings.TrimSpace(strings.Join(r.Header.Values("X-Forwarded-For"), ", ")); xff != "" {
-		peer = xff + ", " + remoteIP
-	}
-	headers := make(map[string][]string, len(r.Header))
-	for k, v := range r.Header {
-		if !privateHeaders[k] {
-			headers[k] = v
-		}
-	}
-	query := make(map[string][]string)
-	for k, v := range r.URL.Query() {
-		if k != "token" {
-			query[k] = v
-		}
-	}
-	return &actors.OpenRequest{
-		User: id.user, RoomGlobs: id.rooms, Peer: peer,
-		Method: r.Method, Path: r.URL.Path, Query: query, Headers: headers,
-		RemoteAddr: r.RemoteAddr,
-	}
+	return openRequest(id, r.RemoteAddr, r.Method, r.URL.Path, r.Header, r.URL.Query())
 }
 
 // sseOriginAllowed applies ws.allowed_origins to a cross-origin request, as
