@@ -14,24 +14,24 @@ func (e *Error) Error() string { return "protocol: " + e.Message + " (" + strcon
 
 // The client error table. Messages are stable: clients and tests may match them.
 var (
-	ErrInvalidJSON      = &Error{100, "invalid JSON"}
-	ErrUnknownType      = &Error{101, "unknown frame type"}
-	ErrMissingType      = &Error{102, "missing field: type"}
-	ErrMissingRoom      = &Error{103, "missing field: room"}
-	ErrMissingData      = &Error{104, "missing field: data"}
-	ErrInvalidRoom      = &Error{105, "invalid room name"}
-	ErrInvalidUser      = &Error{106, "invalid user name"}
-	ErrInvalidID        = &Error{107, "id must be a string or a number"}
-	ErrRoomAndUser      = &Error{108, "room and user cannot both be set"}
-	ErrNotJoined        = &Error{109, "not a member of this room"}
-	ErrInvalidField     = &Error{110, "invalid field type"}
-	ErrRoomForbidden    = &Error{200, "room not allowed for this connection"}
-	ErrTooManyRooms     = &Error{201, "too many rooms for this connection"}
-	ErrRateLimited      = &Error{202, "rate limit exceeded"}
-	ErrPublishDisabled  = &Error{203, "client publishing is disabled"}
-	ErrDirectDisabled   = &Error{204, "direct messages are disabled"}
-	ErrUnauthenticated  = &Error{205, "sending to a user requires an authenticated connection"}
-	ErrInternal         = &Error{500, "internal error"}
+	ErrInvalidJSON     = &Error{100, "invalid JSON"}
+	ErrUnknownType     = &Error{101, "unknown frame type"}
+	ErrMissingType     = &Error{102, "missing field: type"}
+	ErrMissingRoom     = &Error{103, "missing field: room"}
+	ErrMissingData     = &Error{104, "missing field: data"}
+	ErrInvalidRoom     = &Error{105, "invalid room name"}
+	ErrInvalidUser     = &Error{106, "invalid user name"}
+	ErrInvalidID       = &Error{107, "id must be a string or a number"}
+	ErrRoomAndUser     = &Error{108, "room and user cannot both be set"}
+	ErrNotJoined       = &Error{109, "not a member of this room"}
+	ErrInvalidField    = &Error{110, "invalid field type"}
+	ErrRoomForbidden   = &Error{200, "room not allowed for this connection"}
+	ErrTooManyRooms    = &Error{201, "too many rooms for this connection"}
+	ErrRateLimited     = &Error{202, "rate limit exceeded"}
+	ErrPublishDisabled = &Error{203, "client publishing is disabled"}
+	ErrDirectDisabled  = &Error{204, "direct messages are disabled"}
+	ErrUnauthenticated = &Error{205, "sending to a user requires an authenticated connection"}
+	ErrInternal        = &Error{500, "internal error"}
 )
 
 // Errors lists the table, for documentation and tests.
