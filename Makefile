@@ -40,7 +40,7 @@ helm-test: ## lint, render and strictly decode the Helm chart
 	bash deploy/helm/check.sh
 
 loadtest: build ## the performance cases of PERF.md against a local node
-	./bin/hub bench -spawn -case all
+	./bin/hub bench -spawn -case all -runs 3
 
 image: ## container image (needs a Docker engine)
 	docker build --build-arg VERSION=$(VERSION) -t hub:$(VERSION) .

@@ -224,7 +224,7 @@ func TestLeanMailboxOrder(t *testing.T) {
 // writes, costs a mailbox hop per member per message; these two
 // benchmarks measure the difference the design decision rests on.
 func BenchmarkFanoutDirect(b *testing.B) {
-	const members = 1000
+	const members = 10000
 	s, _ := newSystem(b)
 	var sinks []*countSink
 	for i := 0; i < members; i++ {
@@ -251,7 +251,7 @@ func BenchmarkFanoutDirect(b *testing.B) {
 }
 
 func BenchmarkFanoutViaMailbox(b *testing.B) {
-	const members = 1000
+	const members = 10000
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
 	as := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger { return quiet }))
 	var sinks []*countSink
