@@ -40,6 +40,7 @@ export function startHub({ port = 0, args = [] } = {}) {
       '-nats-cluster-listen', '127.0.0.1:0',
       '-gossip-bind', '127.0.0.1:0',
       '-shutdown-timeout', '5s',
+      '-log-format', 'text',
       ...args,
     ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
