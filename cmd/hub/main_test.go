@@ -47,7 +47,7 @@ func TestConfigCheck(t *testing.T) {
 	good := filepath.Join(dir, "good.hcl")
 	os.WriteFile(good, []byte(`connector "ws" { type = "websocket" port = 9000 }`+"\n"), 0o600)
 	code, out, errs := runCmd("config", "check", good)
-	if code != 0 || !strings.Contains(out, "OK") || !strings.Contains(out, "9000") {
+	if code != 0 || !strings.Contains(out, "OK") || !strings.Contains(out, "9000") || !strings.Contains(out, `"PingInterval": "30s"`) {
 		t.Fatalf("good config: %d %q %q", code, out, errs)
 	}
 	bad := filepath.Join(dir, "bad.hcl")

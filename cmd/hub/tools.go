@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"strings"
 	"time"
 
@@ -149,6 +150,32 @@ func cmdToken(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
+var durationType = reflect.TypeOf(time.Duration(0))
+
+// readable turns a config into plain values for printing, with durations
+// as "30s" rather than nanoseconds.
+func readable(v reflect.Value) any {
+	switch {
+	case v.Type() == durationType:
+		return time.Duration(v.Int()).String()
+	case v.Kind() == reflect.Struct:
+		m := map[string]any{}
+		for i := 0; i < v.NumField(); i++ {
+			if f := v.Type().Field(i); f.IsExported() {
+				m[f.Name] = readable(v.Field(i))
+			}
+		}
+		return m
+	case v.Kind() == reflect.Slice:
+		out := make([]any, v.Len())
+		for i := range out {
+			out[i] = readable(v.Index(i))
+		}
+		return out
+	}
+	return v.Interface()
+}
+
 func cmdConfig(args []string, stdout, stderr io.Writer) int {
 	if len(args) != 2 || args[0] != "check" {
 		fmt.Fprintln(stderr, "Usage: hub config check FILE\n\nChecks FILE and prints the settings it resolves to (secrets hidden).")
@@ -165,7 +192,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "%v\n", err)
 		return 1
 	}
-	b, _ := json.MarshalIndent(cfg.Redacted(), "", "  ")
+	b, _ := json.MarshalIndent(readable(reflect.ValueOf(*cfg.Redacted())), "", "  ")
 	fmt.Fprintf(stdout, "%s: OK\n%s\n", args[1], b)
 	return 0
 }
