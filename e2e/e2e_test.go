@@ -58,7 +58,7 @@ func TestDemo_Served(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(js, want) {
-		t.Fatal("served hub-client.js differs from client/js/hub-client.js (go generate ./node/demo)")
+		t.Fatal("served hub-client.js differs from client/js/hub-client.js")
 	}
 	if resp, _ := get(t, n.HTTPURL()+"/nothing-here"); resp.StatusCode != 404 {
 		t.Fatalf("GET /nothing-here: %d", resp.StatusCode)

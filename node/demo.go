@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 
+	hubclient "github.com/hubrt/hub/client/js"
 	"github.com/hubrt/hub/node/demo"
 )
 
@@ -16,10 +17,7 @@ func mountDemo(mux *http.ServeMux, n *Node) {
 	if err != nil {
 		panic("node: demo page missing from the binary: " + err.Error())
 	}
-	js, err := demo.FS.ReadFile("hub-client.js")
-	if err != nil {
-		panic("node: hub-client.js missing from the binary: " + err.Error())
-	}
+	js := hubclient.Source
 	page := []byte(strings.Replace(string(index),
 		`name="hub-ws-path" content="/ws"`,
 		`name="hub-ws-path" content="`+html.EscapeString(n.cfg.WebSocket.Path)+`"`, 1))

@@ -1,5 +1,4 @@
-// Package js holds the JavaScript client of the hub (hub-client.js). This Go
-// test runs its node test suite so `go test ./...` covers it.
+// This Go test runs the node test suite of hub-client.js, so `go test ./...` covers it.
 package js
 
 import (
