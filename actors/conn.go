@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hubrt/hub/metrics"
 	"github.com/hubrt/hub/protocol"
@@ -22,6 +23,16 @@ type ConnInfo struct {
 	Peer        string    `json:"peer"`
 	ConnectedAt time.Time `json:"connected_at"`
 }
+
+// framesByType counts client frames, indexed by type; the counters are
+// looked up once, not per frame.
+var framesByType = func() []prometheus.Counter {
+	out := make([]prometheus.Counter, protocol.TypeMessage+1)
+	for t := protocol.TypeJoinRoom; t <= protocol.TypeMessage; t++ {
+		out[t] = metrics.ClientFrames.WithLabelValues(t.String())
+	}
+	return out
+}()
 
 // RateLimitStrikes is how many frames in a row a connection may send over
 // its rate limit (each answered with error 202) before it is closed with
@@ -51,7 +62,6 @@ type (
 	closed      struct{ reason string }
 	reply       struct{ r protocol.Reply }
 	infoRequest struct{}
-	ackFrame    struct{ id []byte }
 	userJoined  struct{}
 	deliver     struct {
 		frame   []byte
@@ -99,10 +109,6 @@ func (c *Conn) Receive(ctx actor.Context) {
 		}
 	case *userJoined:
 		c.connected()
-	case *ackFrame:
-		if !c.ended {
-			c.sink.Send(protocol.EncodeAck(m.id))
-		}
 	case *reply:
 		metrics.Replies.Inc()
 		if m.r.Body != nil {
@@ -154,7 +160,9 @@ func (c *Conn) allow() bool {
 }
 
 func (c *Conn) handle(ctx actor.Context, f *protocol.Frame) {
-	metrics.ClientFrames.WithLabelValues(f.Type.String()).Inc()
+	if int(f.Type) < len(framesByType) && framesByType[f.Type] != nil {
+		framesByType[f.Type].Inc()
+	}
 	if !c.allow() {
 		c.fail(f.ID, protocol.ErrRateLimited)
 		// A client that keeps going after being told is cut off.

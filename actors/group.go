@@ -122,7 +122,7 @@ func (m *manager) Receive(ctx actor.Context) {
 		e := m.entries[msg.name]
 		if e == nil {
 			if msg.ack {
-				ctx.Send(msg.member.pid, &ackFrame{msg.id})
+				msg.member.sink.Send(protocol.EncodeAck(msg.id))
 			}
 			return
 		}

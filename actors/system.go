@@ -67,7 +67,6 @@ type Options struct {
 	MessageBurst      int
 	ClientPublish     bool // clients may send to rooms
 	ClientDirect      bool // clients may send to users
-	Logger            *slog.Logger
 	Now               func() time.Time
 	// OnEvent, when set, sees each event after it is published, with the
 	// reply subject of message events (the flows from ws sources use it).
@@ -81,7 +80,6 @@ type System struct {
 	as    *actor.ActorSystem
 	root  *actor.RootContext
 	props *actor.Props
-	log   *slog.Logger
 
 	rooms *registry
 	users *registry
@@ -96,9 +94,6 @@ type System struct {
 
 // New starts a System.
 func New(opts Options) *System {
-	if opts.Logger == nil {
-		opts.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
-	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
@@ -117,7 +112,6 @@ func New(opts Options) *System {
 		opts:   opts,
 		as:     as,
 		root:   as.Root,
-		log:    opts.Logger,
 		idBase: opts.Node + ".",
 	}
 	// Connection ids start from the boot time so ids stay unique in the
@@ -184,15 +178,14 @@ func NodeOf(id string) string {
 
 // OpenRequest describes a new connection.
 type OpenRequest struct {
-	User       string
-	RoomGlobs  []string // nil: every room may be joined
-	Peer       string
-	Method     string
-	Path       string
-	Params     map[string]string
-	Query      map[string][]string
-	Headers    map[string][]string
-	RemoteAddr string
+	User      string
+	RoomGlobs []string // nil: every room may be joined
+	Peer      string
+	Method    string
+	Path      string
+	Params    map[string]string
+	Query     map[string][]string
+	Headers   map[string][]string
 }
 
 // Open spawns the actor of a new connection and publishes its connect event

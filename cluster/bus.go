@@ -54,6 +54,7 @@ type BusOptions struct {
 type Bus struct {
 	nc      *nats.Conn
 	prefix  string
+	dot     string // prefix + "."
 	node    string
 	log     *slog.Logger
 	d       Deliverer
@@ -85,7 +86,7 @@ func NewBus(o BusOptions, d Deliverer) (*Bus, error) {
 		o.Logger = slog.Default()
 	}
 	b := &Bus{
-		nc: o.Conn, prefix: o.Prefix, node: o.Node, log: o.Logger, d: d, barrier: o.Barrier,
+		nc: o.Conn, prefix: o.Prefix, dot: o.Prefix + ".", node: o.Node, log: o.Logger, d: d, barrier: o.Barrier,
 		msgs: make(chan *nats.Msg, o.QueueLen),
 		wake: make(chan struct{}, 1), subs: map[string]*nats.Subscription{},
 		stop: make(chan struct{}),
@@ -262,7 +263,7 @@ func (b *Bus) handle(m *nats.Msg) {
 		// published with a reply subject that nobody consumed.
 		return
 	}
-	rest, ok := strings.CutPrefix(m.Subject, b.prefix+".")
+	rest, ok := strings.CutPrefix(m.Subject, b.dot)
 	if !ok {
 		return
 	}

@@ -35,7 +35,7 @@ type MembersOptions struct {
 	// OnJoin and OnLeave see other nodes arrive and go (dead or left). They
 	// run on a goroutine of their own, in order.
 	OnJoin  func(name string, meta NodeMeta)
-	OnLeave func(name string, left bool) // left: it said goodbye; else it failed
+	OnLeave func(name string) // gone: failed or left (memberlist does not tell which in the callback)
 	// Fast tunes failure detection for tests and small clusters; the default
 	// already notices a dead node within about three seconds.
 	ProbeInterval time.Duration
@@ -267,14 +267,10 @@ func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
 	if n.Name == e.m.o.Name {
 		return
 	}
-	state := "dead"
-	if n.State == memberlist.StateLeft {
-		state = "left"
-	}
-	e.m.log.Info("node gone", "peer", n.Name, "state", state)
+	e.m.log.Info("node gone", "peer", n.Name)
 	if e.m.o.OnLeave != nil {
-		name, left := n.Name, n.State == memberlist.StateLeft
-		e.post(func() { e.m.o.OnLeave(name, left) })
+		name := n.Name
+		e.post(func() { e.m.o.OnLeave(name) })
 	}
 }
 

@@ -256,31 +256,31 @@ func (n *Node) getConn(w http.ResponseWriter, r *http.Request) int {
 }
 
 func (n *Node) getRoom(w http.ResponseWriter, r *http.Request) int {
-	room, ok := nameParam(w, r, "room")
-	if !ok {
-		return http.StatusBadRequest
-	}
-	ctx, cancel := apiContext(r)
-	defer cancel()
-	c, err := n.queries.count(ctx, "room", room)
-	if err != nil {
-		return n.queryFailed(w, err)
-	}
-	writeJSON(w, http.StatusOK, map[string]any{"room": room, "members": c.total, "nodes": c.nodes, "complete": c.complete})
-	return http.StatusOK
+	return n.getCount(w, r, "room", func(c count) map[string]any {
+		return map[string]any{"members": c.total}
+	})
 }
 
 func (n *Node) getUser(w http.ResponseWriter, r *http.Request) int {
-	user, ok := nameParam(w, r, "user")
+	return n.getCount(w, r, "user", func(c count) map[string]any {
+		return map[string]any{"online": c.total > 0, "connections": c.total}
+	})
+}
+
+// getCount answers a cluster-wide count for the room or user in the path.
+func (n *Node) getCount(w http.ResponseWriter, r *http.Request, kind string, fields func(count) map[string]any) int {
+	name, ok := nameParam(w, r, kind)
 	if !ok {
 		return http.StatusBadRequest
 	}
 	ctx, cancel := apiContext(r)
 	defer cancel()
-	c, err := n.queries.count(ctx, "user", user)
+	c, err := n.queries.count(ctx, kind, name)
 	if err != nil {
 		return n.queryFailed(w, err)
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": user, "online": c.total > 0, "connections": c.total, "nodes": c.nodes, "complete": c.complete})
+	body := fields(c)
+	body[kind], body["nodes"], body["complete"] = name, c.nodes, c.complete
+	writeJSON(w, http.StatusOK, body)
 	return http.StatusOK
 }

@@ -2,7 +2,6 @@ package node
 
 import (
 	"encoding/json"
-	"net"
 	"sort"
 	"sync"
 	"time"
@@ -137,7 +136,7 @@ func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
 	n.log.Info("nats route added", "peer", name, "route", meta.Route)
 }
 
-func (n *Node) peerLeft(name string, left bool) {
+func (n *Node) peerLeft(name string) {
 	if n.ns != nil {
 		// Forget the route of a node that is gone: it comes back (if it
 		// does) with a route address of its own.
@@ -159,9 +158,10 @@ func (n *Node) peerLeft(name string, left bool) {
 		names = append(names, k)
 	}
 	sort.Strings(names)
-	// A node that left on purpose has reported itself; gossip may still
-	// call that a failure, so its own report (seen on NATS) wins.
-	if left || len(names) == 0 || names[0] != n.Name() || n.draining.Load() {
+	// A node that left on purpose has reported itself on NATS before
+	// leaving gossip (memberlist's leave callback does not say which it
+	// was), so the survivor waits a moment and reports only a failure.
+	if len(names) == 0 || names[0] != n.Name() || n.draining.Load() {
 		return
 	}
 	go func() {
@@ -204,5 +204,3 @@ func (n *Node) leaveCluster() {
 	}
 	n.members.Leave(2 * time.Second)
 }
-
-var _ = net.JoinHostPort

@@ -3,13 +3,11 @@ package node_test
 import (
 	"fmt"
 	"net/http"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/internal/hubtest"
 	"github.com/hubrt/hub/node"
 )
@@ -256,6 +254,3 @@ func TestClusterNodeEvents(t *testing.T) {
 		return nodes[0].ClusterSize() == 2 && nodes[1].ClusterSize() == 2
 	})
 }
-
-var _ = strings.Contains
-var _ = config.Default

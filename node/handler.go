@@ -55,7 +55,7 @@ func openRequest(id *identity, remoteAddr, method, path string, header http.Head
 	}
 	return &actors.OpenRequest{
 		User: id.user, RoomGlobs: id.rooms, Peer: peer,
-		Method: method, Path: path, Query: query, Headers: headers, RemoteAddr: remoteAddr,
+		Method: method, Path: path, Query: query, Headers: headers,
 	}
 }
 

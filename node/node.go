@@ -96,7 +96,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		MessageBurst:      cfg.WebSocket.MessageBurst,
 		ClientPublish:     cfg.Node.ClientPublish,
 		ClientDirect:      cfg.Node.ClientDirect,
-		Logger:            n.log,
 		OnEvent:           n.onEvent,
 	})
 	n.bus, err = cluster.NewBus(cluster.BusOptions{
