@@ -2,10 +2,9 @@ package gateway
 
 import (
 	"encoding/binary"
-	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -24,13 +23,12 @@ type outFrame struct {
 // Lock order: Conn.mu, then Server.flushMu or Server.tableMu. The reader state
 // (rd) is owned by whoever holds the busy flag (one worker at a time).
 type Conn struct {
-	s      *Server
-	nc     net.Conn        // kept so the runtime does not collect or close the fd
-	rc     syscall.RawConn // reads and writes go through it so the fd cannot be reused under us
-	fd     int32
-	gen    uint32 // tells this Conn apart from a later one with the same fd
-	remote string
-	ip     string
+	s     *Server
+	fd    int32
+	gen   uint32       // tells this Conn apart from a later one with the same fd
+	ioRef atomic.Int32 // I/O calls in progress on fd, plus fdClosed once it is to close
+	addr  netip.AddrPort
+	head  []byte // an incomplete request head, during the handshake
 
 	lastSeen atomic.Int64 // unix nanos of the last inbound frame (or the open)
 	pingSent atomic.Int64 // unix nanos of the last ping, 0 if none outstanding
@@ -59,10 +57,44 @@ const (
 	flagFinalPend                    // finalize was asked for before ready
 	flagDone                         // finalized: socket closed, OnClose called
 	flagClean                        // the close frame left; drain before closing the fd
+	flagHandshake                    // accepted, its request not yet served: not open
 )
 
+// fdClosed marks Conn.ioRef once the fd is to be closed.
+const fdClosed = 1 << 30
+
+// acquire takes a reference on the fd for one I/O call; false once the fd
+// is closed or closing. The fd is closed only when no call holds it, so its
+// number cannot be reused by another socket under a read or write.
+func (c *Conn) acquire() bool {
+	for {
+		v := c.ioRef.Load()
+		if v&fdClosed != 0 {
+			return false
+		}
+		if c.ioRef.CompareAndSwap(v, v+1) {
+			return true
+		}
+	}
+}
+
+// releaseFD drops a reference taken by acquire; the last one out closes a
+// closing fd.
+func (c *Conn) releaseFD() {
+	if c.ioRef.Add(-1) == fdClosed {
+		sysClose(c.fd)
+	}
+}
+
+// closeFD closes the fd now, or when the last I/O call holding it ends.
+func (c *Conn) closeFD() {
+	if old := c.ioRef.Or(fdClosed); old == 0 {
+		sysClose(c.fd)
+	}
+}
+
 // RemoteAddr returns the peer's "ip:port".
-func (c *Conn) RemoteAddr() string { return c.remote }
+func (c *Conn) RemoteAddr() string { return c.addr.String() }
 
 // SetValue stores v with the connection, for the handler's use.
 func (c *Conn) SetValue(v any) {
@@ -116,6 +148,11 @@ func (c *Conn) Close(code uint16, reason string) {
 		code = 1000
 	}
 	c.mu.Lock()
+	if c.flags&flagHandshake != 0 {
+		c.mu.Unlock()
+		c.s.finalize(c, code, reason)
+		return
+	}
 	c.startCloseLocked(code, reason, true)
 	c.mu.Unlock()
 }

@@ -6,22 +6,34 @@
 //
 // # Serving
 //
-// net/http serves the port. Config.Path is a ServeMux pattern ("GET /ws",
-// "GET /ws/{tenant}"); every other path goes to the api handler given to New.
-// An upgrade is checked in this order: draining (503), a plain GET (400),
-// MaxConns (503), MaxConnsPerIP (503), Origin (403), Handler.Authenticate
-// (401 or the *HTTPError's status). Rejections carry a JSON body
+// The listening socket sits in the epoll set; the poll loop accepts with
+// accept4(2) and puts each new socket straight into epoll. A worker reads its
+// request head when it arrives (a head that comes in pieces is kept until
+// complete; one never completed is closed after HandshakeTimeout) and parses
+// it with http.ReadRequest. A GET on Config.Path (a ServeMux pattern, "GET
+// /ws" or "GET /ws/{tenant}") is checked and answered 101 right there: no
+// net/http connection goroutine, no bufio pair, no runtime poller
+// registration. Every other request (the api handler given to New: the HTTP
+// API, metrics, SSE) is handed, with the bytes already read, to a net/http
+// server through an in-memory listener; a keep-alive connection served there
+// may still upgrade later, by hijack. An upgrade is checked in this order:
+// draining (503), a plain GET (400), MaxConns (503), MaxConnsPerIP (503),
+// Origin (403), Handler.Authenticate (401 or the *HTTPError's status), then
+// the WebSocket version (426) and key (400). Rejections carry a JSON body
 // {"error":"..."}.
 //
-// # Hijack and raw fd
+// Measured with `hub bench -case connect` (BENCHMARKS.md): net/http's
+// connection serving was 35% of the hub's CPU per accepted connection.
 //
-// The upgrade hijacks the HTTP connection (gobwas/ws HTTPUpgrader), then reads
-// the socket's fd with SyscallConn().Control. File() is not used: it dups the
-// fd, and the process is limited in descriptors. The net.Conn stays referenced
-// by the Conn, so the runtime neither collects nor closes it; reads and writes
-// go through its RawConn, so a closed fd cannot be reused under a worker that
-// is still using it. Bytes the client sent right behind the request, already
-// buffered by the hijack, are parsed as the first read.
+// # Raw fd
+//
+// A Conn holds only its socket's fd, never a net.Conn (after a hijack it keeps
+// a duplicate of the fd and closes the net.Conn), so the runtime's poller is
+// not woken by its readiness events. Reads and writes take a reference on the
+// fd (Conn.acquire); the fd is closed when the last reference goes after the
+// close was decided, so its number cannot be reused under a worker or flusher
+// still using it. Bytes the client sent right behind the request are parsed
+// as the first read.
 //
 // # epoll with one-shot registrations
 //
@@ -59,8 +71,8 @@
 // # Concurrency contract
 //
 // Handler methods run on the gateway's goroutines and must not block. OnOpen
-// runs on the upgrading goroutine before the connection is registered with
-// epoll, so no OnText races it. OnText calls for one connection never overlap.
+// runs on the worker that read the request (or net/http's goroutine after a
+// hijack) before the connection's first frame is read, so no OnText races it. OnText calls for one connection never overlap.
 // OnClose is called exactly once per opened connection, whatever closed it,
 // and never before OnOpen returns or while an OnText for the same connection
 // runs (a close decided elsewhere waits for the worker to finish). Conn
@@ -74,7 +86,6 @@
 //
 // # Shutdown
 //
-// http.Server.Shutdown neither closes nor waits for hijacked connections, so
 // Server.Shutdown stops accepting, sends every connection 1001 "shutdown",
 // waits for the close frames to flush (or its context), then shuts the HTTP
 // server and joins every goroutine the gateway started.

@@ -69,7 +69,7 @@ func (s *Server) arm(c *Conn, write bool) {
 		ev.Events |= evWrite
 	}
 	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &ev); err != nil {
-		s.log.Error("epoll rearm", "conn", c.remote, "err", err)
+		s.log.Error("epoll rearm", "conn", c.RemoteAddr(), "err", err)
 	}
 }
 
@@ -92,12 +92,16 @@ func (s *Server) pollLoop() {
 			s.log.Error("epoll wait", "err", err)
 			return
 		}
-		quit := false
+		quit, accept := false, false
 		s.tableMu.RLock()
 		for i := range n {
 			ev := &events[i]
 			if int(ev.Fd) == s.evfd {
 				quit = true
+				continue
+			}
+			if ev.Pad == -1 {
+				accept = true
 				continue
 			}
 			if int(ev.Fd) < len(s.table) {
@@ -112,6 +116,9 @@ func (s *Server) pollLoop() {
 			items[i] = workItem{}
 		}
 		items = items[:0]
+		if accept {
+			s.acceptReady()
+		}
 		if quit {
 			return
 		}
@@ -120,17 +127,9 @@ func (s *Server) pollLoop() {
 
 // worker reads ready sockets. Each has its own buffer and parse scratch.
 type worker struct {
-	s      *Server
-	buf    []byte
-	sc     parseScratch
-	n      int
-	err    error
-	readFn func(uintptr) bool
-}
-
-func (w *worker) doRead(fd uintptr) bool {
-	w.n, w.err = sysRead(fd, w.buf)
-	return true
+	s   *Server
+	buf []byte
+	sc  parseScratch
 }
 
 // sysRead is a non-blocking read(2) that retries EINTR.
@@ -163,7 +162,6 @@ func peerGone(err error) bool {
 
 func (s *Server) workLoop() {
 	w := &worker{s: s, buf: make([]byte, readBufBytes)}
-	w.readFn = w.doRead
 	for it := range s.work {
 		w.handle(it.c, it.ev)
 	}
@@ -191,7 +189,14 @@ func (w *worker) handle(c *Conn, ev uint32) {
 			c.mu.Unlock()
 		}
 		if ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
-			w.read(c)
+			c.mu.Lock()
+			hs := c.flags&flagHandshake != 0
+			c.mu.Unlock()
+			if hs {
+				w.handshake(c)
+			} else {
+				w.read(c)
+			}
 		}
 		c.mu.Lock()
 		if c.pendingEv != 0 {
@@ -218,12 +223,12 @@ func (w *worker) handle(c *Conn, ev uint32) {
 func (w *worker) read(c *Conn) {
 	s := w.s
 	for range 8 {
-		w.n, w.err = 0, nil
-		if err := c.rc.Read(w.readFn); err != nil {
+		if !c.acquire() {
 			s.end(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String(), true)
 			return
 		}
-		n, err := w.n, w.err
+		n, err := sysRead(uintptr(c.fd), w.buf)
+		c.releaseFD()
 		if wouldBlock(err) {
 			return
 		}

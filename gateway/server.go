@@ -102,8 +102,13 @@ type Server struct {
 	started  atomic.Bool
 	stopped  atomic.Bool
 	draining atomic.Bool
-	ln       net.Listener
-	srv      *http.Server
+	ln        net.Listener
+	httpLn    *connListener // what net/http serves: requests that are not upgrades
+	srv       *http.Server
+	acceptMu  sync.Mutex
+	lfd       int // the listening socket, in the epoll set; -1 once closed
+	mux       *http.ServeMux
+	wsPattern string
 	epfd     int
 	evfd     int
 	work     chan workItem
@@ -157,6 +162,7 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 		nflush:   max(2, procs),
 		maxBatch: 1 << 30,
 		perIP:    make(map[string]int),
+		lfd:      -1,
 		quit:     make(chan struct{}),
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
@@ -170,9 +176,11 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 	s.tick = max(s.tick, 5*time.Millisecond)
 
 	mux := http.NewServeMux()
-	if err := registerRoutes(mux, "GET "+cfg.Path, http.HandlerFunc(s.serveWS), api); err != nil {
+	s.wsPattern = "GET " + cfg.Path
+	if err := registerRoutes(mux, s.wsPattern, http.HandlerFunc(s.serveWS), api); err != nil {
 		return nil, err
 	}
+	s.mux = mux
 	s.srv = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: cfg.HandshakeTimeout,
@@ -216,7 +224,14 @@ func (s *Server) Start(ctx context.Context) error {
 		}
 		return fmt.Errorf("gateway: %w", err)
 	}
+	if err := s.openListener(ln); err != nil {
+		ln.Close()
+		s.closePoller()
+		s.started.Store(false)
+		return fmt.Errorf("gateway: %w", err)
+	}
 	s.ln = ln
+	s.httpLn = newConnListener(ln.Addr())
 	// The work channel is buffered to one EpollWait batch so the poller can
 	// hand a whole batch over while the workers are busy.
 	s.work = make(chan workItem, 256)
@@ -229,7 +244,7 @@ func (s *Server) Start(ctx context.Context) error {
 	}
 	s.wg.Go(s.sweepLoop)
 	s.wg.Go(func() {
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+		if err := s.srv.Serve(s.httpLn); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
 			s.log.Error("http serve", "err", err)
 		}
 	})
@@ -288,7 +303,8 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.stopped.CompareAndSwap(false, true) || !s.started.Load() {
 		return nil
 	}
-	_ = s.ln.Close()
+	s.closeListener()
+	_ = s.httpLn.Close()
 	for _, c := range s.snapshot(nil) {
 		c.Close(ReasonShutdown.Code(), ReasonShutdown.String())
 	}
@@ -325,6 +341,16 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.closePoller()
 	s.log.Info("websocket stopped")
 	return err
+}
+
+// newGen returns a Conn generation; all ones is the listener's mark in the
+// epoll set.
+func (s *Server) newGen() uint32 {
+	for {
+		if g := s.nextGen.Add(1); g != ^uint32(0) {
+			return g
+		}
+	}
 }
 
 // snapshot appends every registered conn to dst.
@@ -382,7 +408,7 @@ func (s *Server) release(ip string) {
 // protocolClose closes c for a peer fault found by the reader.
 func (s *Server) protocolClose(c *Conn, reason CloseReason) {
 	if s.warnLimit.allow() {
-		s.log.Warn("closing misbehaving client", "conn", c.remote, "reason", reason.String())
+		s.log.Warn("closing misbehaving client", "conn", c.RemoteAddr(), "reason", reason.String())
 	}
 	c.Close(reason.Code(), reason.String())
 }
@@ -416,13 +442,26 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 		c.closing.Store(true)
 		c.code, c.reason = code, reason
 	}
-	if c.flags&flagReady == 0 || (c.flags&flagBusy != 0 && !worker) {
+	hs := c.flags&flagHandshake != 0
+	if (c.flags&flagReady == 0 && !hs) || (c.flags&flagBusy != 0 && !worker) {
 		c.flags |= flagFinalPend
 		c.mu.Unlock()
 		return
 	}
 	c.flags |= flagDone
 	clean := c.flags&flagClean != 0
+	if hs {
+		// Never opened: no OnClose, nothing counted.
+		c.head = nil
+		c.mu.Unlock()
+		s.unregister(c)
+		s.remove(c)
+		if clean {
+			s.lingerClose(c)
+		}
+		c.closeFD()
+		return
+	}
 	code, reason = c.code, c.reason
 	s.putQueue(c.wq)
 	c.wq, c.wqOff, c.wqBytes = nil, 0, 0
@@ -433,9 +472,9 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 	if clean {
 		s.lingerClose(c)
 	}
-	_ = c.nc.Close()
+	c.closeFD()
 	s.open.Add(-1)
-	s.release(c.ip)
+	s.release(c.addr.Addr().String())
 	countIn(&s.stats.closed, reason)
 	s.handler.OnClose(c, code, reason)
 }
@@ -444,17 +483,14 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 // already sent, so that closing the fd does not reset the connection and
 // destroy the close frame before the peer reads it.
 func (s *Server) lingerClose(c *Conn) {
-	if tc, ok := c.nc.(interface{ CloseWrite() error }); ok {
-		_ = tc.CloseWrite()
+	if !c.acquire() {
+		return
 	}
+	defer c.releaseFD()
+	shutdownWrite(c.fd)
 	var buf [2048]byte
 	for range 32 {
-		n := 0
-		_ = c.rc.Read(func(fd uintptr) bool {
-			n, _ = sysRead(fd, buf[:])
-			return true
-		})
-		if n <= 0 {
+		if n, _ := sysRead(uintptr(c.fd), buf[:]); n <= 0 {
 			return
 		}
 	}
@@ -483,6 +519,12 @@ func (s *Server) sweepLoop() {
 
 func (s *Server) sweep(c *Conn, now int64) {
 	c.mu.Lock()
+	if c.flags&(flagHandshake|flagDone|flagBusy) == flagHandshake && now-c.progress > int64(s.cfg.HandshakeTimeout) {
+		c.mu.Unlock()
+		countIn(&s.stats.rejected, RejectHandshake)
+		s.finalize(c, 0, "")
+		return
+	}
 	if c.flags&flagDone != 0 || c.flags&flagReady == 0 {
 		c.mu.Unlock()
 		return

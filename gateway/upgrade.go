@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"strings"
 	"syscall"
@@ -151,24 +152,48 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	up := ws.HTTPUpgrader{Timeout: s.cfg.HandshakeTimeout}
-	nc, rw, _, err := up.Upgrade(r, w)
-	if err != nil {
-		countIn(&s.stats.rejected, RejectHandshake)
-		if nc != nil {
-			_ = nc.Close()
+	var c *Conn
+	var rest []byte
+	if raw, ok := w.(*rawResponse); ok {
+		// The raw path: the socket is already in epoll, in its handshake.
+		if !raw.upgrade(r) {
+			countIn(&s.stats.rejected, RejectHandshake)
+			return
 		}
-		s.log.Debug("upgrade failed", "conn", r.RemoteAddr, "err", err)
-		return
-	}
-	c, err := s.newConn(nc, r.RemoteAddr, ip)
-	if err != nil {
+		c, rest = raw.c, raw.rest
+		c.mu.Lock()
+		c.flags &^= flagHandshake
+		c.mu.Unlock()
+	} else {
+		// An upgrade on a connection net/http serves (one that sent other
+		// requests first): hijack it and take its fd.
+		up := ws.HTTPUpgrader{Timeout: s.cfg.HandshakeTimeout}
+		nc, rw, _, err := up.Upgrade(r, w)
+		if err != nil {
+			countIn(&s.stats.rejected, RejectHandshake)
+			if nc != nil {
+				_ = nc.Close()
+			}
+			s.log.Debug("upgrade failed", "conn", r.RemoteAddr, "err", err)
+			return
+		}
+		if n := rw.Reader.Buffered(); n > 0 {
+			rest = make([]byte, n)
+			_, _ = rw.Reader.Read(rest)
+		}
+		c, err = s.newConn(nc, r.RemoteAddr)
 		_ = nc.Close()
-		s.log.Error("upgrade: raw socket", "conn", r.RemoteAddr, "err", err)
-		return
+		if err != nil {
+			s.log.Error("upgrade: raw socket", "conn", r.RemoteAddr, "err", err)
+			return
+		}
+		if !s.insert(c) {
+			s.goAway(c)
+			return
+		}
 	}
-	if !s.insert(c) {
-		s.goAway(nc)
+	if s.draining.Load() {
+		s.goAway(c)
 		return
 	}
 	opened = true
@@ -191,24 +216,22 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 	s.handler.OnOpen(c, req)
 
-	// Bytes the client sent right after the request are already in the
-	// hijacked bufio.Reader: they are the first read data.
-	if n := rw.Reader.Buffered(); n > 0 && !c.closing.Load() {
-		buf := make([]byte, n)
-		_, _ = rw.Reader.Read(buf)
-		s.stats.bytesIn.Add(uint64(n))
-		if reason := c.rd.feed(new(parseScratch), buf, s.cfg.MaxFrameBytes, c); reason != 0 {
+	// Bytes the client sent right after the request are the first read data.
+	if len(rest) > 0 && !c.closing.Load() {
+		if reason := c.rd.feed(new(parseScratch), rest, s.cfg.MaxFrameBytes, c); reason != 0 {
 			s.protocolClose(c, reason)
 		}
 	}
 
-	if err := s.register(c); err != nil {
-		s.log.Error("epoll add", "conn", c.remote, "err", err)
-		c.mu.Lock()
-		c.flags |= flagReady
-		c.mu.Unlock()
-		s.finalize(c, ReasonWriteError.Code(), ReasonWriteError.String())
-		return
+	if c.flags&flagBusy == 0 { // the hijack path: not yet in epoll
+		if err := s.register(c); err != nil {
+			s.log.Error("epoll add", "conn", c.RemoteAddr(), "err", err)
+			c.mu.Lock()
+			c.flags |= flagReady
+			c.mu.Unlock()
+			s.finalize(c, ReasonWriteError.Code(), ReasonWriteError.String())
+			return
+		}
 	}
 	c.mu.Lock()
 	c.flags |= flagReady
@@ -222,33 +245,38 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// newConn wraps an upgraded socket. It reads the fd through Control, which
-// does not dup it (File would, and costs a descriptor per connection).
-func (s *Server) newConn(nc net.Conn, remote, ip string) (*Conn, error) {
+// newConn makes a Conn of an upgraded net.Conn: it takes a duplicate of the
+// fd, which the runtime's poller does not know; the caller closes nc.
+func (s *Server) newConn(nc net.Conn, remote string) (*Conn, error) {
 	sc, ok := nc.(syscall.Conn)
 	if !ok {
 		return nil, errors.New("gateway: connection has no raw socket")
 	}
-	rc, err := sc.SyscallConn()
+	fd, err := dupFD(sc)
 	if err != nil {
 		return nil, err
 	}
-	fd := -1
-	if err := rc.Control(func(f uintptr) { fd = int(f) }); err != nil {
-		return nil, err
-	}
-	c := &Conn{s: s, nc: nc, rc: rc, fd: int32(fd), gen: s.nextGen.Add(1), remote: remote, ip: ip}
-	c.lastSeen.Store(time.Now().UnixNano())
+	addr, _ := netip.ParseAddrPort(remote)
+	c := &Conn{s: s, fd: int32(fd), gen: s.newGen(), addr: addr}
+	c.progress = time.Now().UnixNano()
+	c.lastSeen.Store(c.progress)
 	return c, nil
 }
 
 // goAway closes an upgraded socket that arrived during Shutdown, before
 // OnOpen, with a 1001 close frame.
-func (s *Server) goAway(nc net.Conn) {
+func (s *Server) goAway(c *Conn) {
 	body := make([]byte, 2, 2+len("shutdown"))
 	binary.BigEndian.PutUint16(body, ReasonShutdown.Code())
 	body = append(body, "shutdown"...)
-	_ = nc.SetWriteDeadline(time.Now().Add(s.cfg.WriteTimeout))
-	_ = ws.WriteFrame(nc, ws.NewCloseFrame(body))
-	_ = nc.Close()
+	var hw hdrWriter
+	var hdr [ws.MaxHeaderSize]byte
+	_ = ws.WriteHeaderBuffer(&hw, ws.Header{Fin: true, OpCode: ws.OpClose, Length: int64(len(body))}, hdr[:])
+	c.writeAll(append(hw.b, body...), s.cfg.WriteTimeout)
+	s.remove(c)
+	s.unregister(c)
+	c.mu.Lock()
+	c.flags |= flagDone
+	c.mu.Unlock()
+	c.closeFD()
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"net"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -56,14 +57,10 @@ type flusher struct {
 	hdr     [ws.MaxHeaderSize]byte
 	hw      hdrWriter
 	wbuf    []byte // argument of doWrite
-	n       int
-	err     error
-	writeFn func(uintptr) bool
 }
 
 func (s *Server) flushLoop() {
 	f := &flusher{s: s, buf: make([]byte, flushBufBytes), hw: hdrWriter{b: make([]byte, 0, ws.MaxHeaderSize)}}
-	f.writeFn = f.doWrite
 	batch := make([]*Conn, 0, 64)
 	for {
 		var ok bool
@@ -76,11 +73,6 @@ func (s *Server) flushLoop() {
 			batch[i] = nil
 		}
 	}
-}
-
-func (f *flusher) doWrite(fd uintptr) bool {
-	f.n, f.err = sysWrite(fd, f.wbuf)
-	return true
 }
 
 func header(fr *outFrame) ws.Header {
@@ -139,11 +131,13 @@ func (f *flusher) flush(c *Conn) {
 	f.wbuf = f.buf[:f.fill(c)]
 	c.mu.Unlock()
 
-	f.n, f.err = 0, nil
-	if err := c.rc.Write(f.writeFn); err != nil {
-		f.err = err
+	var n int
+	err := net.ErrClosed
+	if c.acquire() {
+		n, err = sysWrite(uintptr(c.fd), f.wbuf)
+		c.releaseFD()
 	}
-	n, err, wlen := f.n, f.err, len(f.wbuf)
+	wlen := len(f.wbuf)
 	f.wbuf = nil
 	if n < 0 {
 		n = 0

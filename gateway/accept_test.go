@@ -1,0 +1,158 @@
+//go:build linux
+
+package gateway
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/ws"
+)
+
+const upgradeHead = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+	"Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+
+// rawClient opens a TCP connection from 127.0.0.2 and reads with a bufio.Reader.
+func rawClient(t *testing.T, s *Server) (*client, *bufio.Reader) {
+	t.Helper()
+	nc, err := netDial(context.Background(), "tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(nc)
+	return &client{t: t, nc: nc, r: br}, br
+}
+
+func readResponse(t *testing.T, br *bufio.Reader) *http.Response {
+	t.Helper()
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatalf("read response: %v", err)
+	}
+	return resp
+}
+
+// The RFC 6455 example: the key and accept value of section 1.3.
+func TestAcceptKey(t *testing.T) {
+	if got := string(appendAcceptKey(nil, "dGhlIHNhbXBsZSBub25jZQ==")); got != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("accept key %q", got)
+	}
+}
+
+// Frames sent in the same packet as the upgrade request are not lost.
+func TestAccept_FramesWithTheRequest(t *testing.T) {
+	h := newRecorder()
+	s := startServer(t, Config{}, h)
+	c, br := rawClient(t, s)
+	frame := rawFrame(0x81, true, 5, []byte("hello"))
+	c.writeRaw(append([]byte(upgradeHead), frame...))
+	resp := readResponse(t, br)
+	if resp.StatusCode != http.StatusSwitchingProtocols || resp.Header.Get("Sec-WebSocket-Accept") != "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" {
+		t.Fatalf("response %d %v", resp.StatusCode, resp.Header)
+	}
+	c.expectText("hello")
+}
+
+// A request head that arrives a few bytes at a time is put together.
+func TestAccept_RequestInPieces(t *testing.T) {
+	h := newRecorder()
+	s := startServer(t, Config{}, h)
+	c, br := rawClient(t, s)
+	for i := 0; i < len(upgradeHead); i += 7 {
+		c.writeRaw([]byte(upgradeHead[i:min(i+7, len(upgradeHead))]))
+		time.Sleep(time.Millisecond)
+	}
+	if resp := readResponse(t, br); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	c.writeFrame(ws.OpText, true, []byte("x"))
+	c.expectText("x")
+}
+
+// Requests that are not upgrades go to net/http with their bodies; a
+// connection that made one may upgrade afterwards (keep-alive).
+func TestAccept_HTTPThenUpgradeOnOneConnection(t *testing.T) {
+	h := newRecorder()
+	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		_, _ = w.Write([]byte(r.Method + " " + r.URL.Path + " " + string(b)))
+	})
+	s, err := New(Config{Addr: "127.0.0.1:0"}, h, api, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = s.Shutdown(ctx)
+	})
+	c, br := rawClient(t, s)
+	c.writeRaw([]byte("POST /api/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"))
+	resp := readResponse(t, br)
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 || string(body) != "POST /api/x hello" {
+		t.Fatalf("got %d %q", resp.StatusCode, body)
+	}
+	c.writeRaw([]byte(upgradeHead))
+	if resp := readResponse(t, br); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade after a request: status %d", resp.StatusCode)
+	}
+	c.writeFrame(ws.OpText, true, []byte("again"))
+	c.expectText("again")
+	eventually(t, 5*time.Second, func() error {
+		if h.numOpen() != 1 {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	})
+}
+
+// Handshakes with a wrong version or key are refused, and counted.
+func TestAccept_BadHandshakeHeaders(t *testing.T) {
+	h := newRecorder()
+	s := startServer(t, Config{}, h)
+	for _, tc := range []struct {
+		from, to string
+		status   int
+	}{
+		{"Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8", http.StatusUpgradeRequired},
+		{"dGhlIHNhbXBsZSBub25jZQ==", "short", http.StatusBadRequest},
+	} {
+		c, br := rawClient(t, s)
+		c.writeRaw([]byte(strings.Replace(upgradeHead, tc.from, tc.to, 1)))
+		if resp := readResponse(t, br); resp.StatusCode != tc.status {
+			t.Fatalf("%s: status %d, want %d", tc.to, resp.StatusCode, tc.status)
+		}
+	}
+	if st := s.Stats(); st.Rejected[RejectHandshake] != 2 || h.numOpen() != 0 {
+		t.Fatalf("rejected %v, opened %d", st.Rejected, h.numOpen())
+	}
+}
+
+// A socket that never sends its request is closed after the handshake
+// timeout; nothing is opened.
+func TestAccept_SilentSocketTimesOut(t *testing.T) {
+	h := newRecorder()
+	s := startServer(t, Config{HandshakeTimeout: 200 * time.Millisecond}, h)
+	c, _ := rawClient(t, s)
+	start := time.Now()
+	if _, err := c.nc.Read(make([]byte, 1)); err == nil {
+		t.Fatal("read data from a silent socket")
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("closed after %v", took)
+	}
+	if h.numOpen() != 0 || s.Stats().Rejected[RejectHandshake] != 1 {
+		t.Fatalf("opened %d, stats %v", h.numOpen(), s.Stats().Rejected)
+	}
+}
