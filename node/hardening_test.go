@@ -157,6 +157,9 @@ func TestSlowConsumerBounded(t *testing.T) {
 		t.Skip("20,000 messages")
 	}
 	c := hubtest.Config(t)
+	// The stuck member's close frame never leaves: it ends after the write
+	// timeout, which must fall inside the wait for its event below.
+	c.WebSocket.WriteTimeout = 3 * time.Second
 	n := hubtest.Start(t, c)
 	nc := hubtest.NATS(t, n.NATSURL())
 	disconnects := hubtest.Events(t, nc, "hub.events.disconnect")
