@@ -99,9 +99,9 @@ type Server struct {
 	maxBatch   int // frames per write; a test seam to measure coalescing
 	tick       time.Duration
 
-	started  atomic.Bool
-	stopped  atomic.Bool
-	draining atomic.Bool
+	started   atomic.Bool
+	stopped   atomic.Bool
+	draining  atomic.Bool
 	ln        net.Listener
 	httpLn    *connListener // what net/http serves: requests that are not upgrades
 	srv       *http.Server
@@ -109,11 +109,11 @@ type Server struct {
 	lfd       int // the listening socket, in the epoll set; -1 once closed
 	mux       *http.ServeMux
 	wsPattern string
-	epfd     int
-	evfd     int
-	work     chan workItem
-	quit     chan struct{}
-	wg       sync.WaitGroup
+	epfd      int
+	evfd      int
+	work      chan workItem
+	quit      chan struct{}
+	wg        sync.WaitGroup
 
 	reserved atomic.Int64 // open conns plus upgrades in progress
 	open     atomic.Int64

@@ -52,11 +52,11 @@ func (w *hdrWriter) Write(p []byte) (int, error) {
 
 // flusher is one flush goroutine and its scratch space.
 type flusher struct {
-	s       *Server
-	buf     []byte
-	hdr     [ws.MaxHeaderSize]byte
-	hw      hdrWriter
-	wbuf    []byte // argument of doWrite
+	s    *Server
+	buf  []byte
+	hdr  [ws.MaxHeaderSize]byte
+	hw   hdrWriter
+	wbuf []byte // argument of doWrite
 }
 
 func (s *Server) flushLoop() {
