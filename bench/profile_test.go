@@ -83,7 +83,9 @@ func TestProfile_Hub(t *testing.T) {
 	<-done
 
 	fan := base
-	fan.Cases = []string{bench.CaseBurst, bench.CasePaced}
+	fan.Cases = []string{bench.CaseBurst}
 	fan.Publish = []string{"nats"}
-	profile("fanout", fan)
+	profile("burst", fan)
+	fan.Cases = []string{bench.CasePaced}
+	profile("paced", fan)
 }
