@@ -148,9 +148,9 @@ func (w *worker) handshake(c *Conn) {
 		}
 		s.stats.bytesIn.Add(uint64(n))
 		head := w.buf[:n]
-		if len(c.head) > 0 {
-			c.head = append(c.head, head...)
-			head = c.head
+		if len(c.rd.partial) > 0 {
+			c.rd.partial = append(c.rd.partial, head...)
+			head = c.rd.partial
 		}
 		end := bytes.Index(head, []byte("\r\n\r\n"))
 		if end < 0 {
@@ -158,12 +158,12 @@ func (w *worker) handshake(c *Conn) {
 				s.handOff(c, head)
 				return
 			}
-			if len(c.head) == 0 {
-				c.head = append(make([]byte, 0, 2*len(head)), head...)
+			if len(c.rd.partial) == 0 {
+				c.rd.partial = append(make([]byte, 0, 2*len(head)), head...)
 			}
 			continue
 		}
-		c.head = nil
+		c.rd.partial = nil
 		s.serveRaw(c, head[:end+4], head[end+4:])
 		return
 	}

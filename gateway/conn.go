@@ -23,27 +23,28 @@ type outFrame struct {
 // Lock order: Conn.mu, then Server.flushMu or Server.tableMu. The reader state
 // (rd) is owned by whoever holds the busy flag (one worker at a time).
 type Conn struct {
-	s     *Server
-	fd    int32
-	gen   uint32       // tells this Conn apart from a later one with the same fd
-	ioRef atomic.Int32 // I/O calls in progress on fd, plus fdClosed once it is to close
-	addr  netip.AddrPort
-	head  []byte // an incomplete request head, during the handshake
+	s       *Server
+	fd      int32
+	gen     uint32       // tells this Conn apart from a later one with the same fd
+	ioRef   atomic.Int32 // I/O calls in progress on fd, plus fdClosed once it is to close
+	closing atomic.Bool  // mirror of flagClosing for lock-free checks
+	addr    netip.AddrPort
 
 	lastSeen atomic.Int64 // unix nanos of the last inbound frame (or the open)
 	pingSent atomic.Int64 // unix nanos of the last ping, 0 if none outstanding
-	closing  atomic.Bool  // mirror of flagClosing for lock-free checks
 
-	rd frameReader // owned by the busy worker
+	// rd is owned by the busy worker. During the handshake rd.partial holds
+	// an incomplete request head.
+	rd frameReader
 
 	mu        sync.Mutex
 	flags     uint16
+	code      uint16
 	pendingEv uint32     // events that arrived while busy
 	wq        []outFrame // frames not yet fully written; wq[0] is wqOff bytes in
 	wqOff     int
 	wqBytes   int   // payload bytes in wq
 	progress  int64 // unix nanos: last write progress, or when closing started
-	code      uint16
 	reason    string
 	val       any
 }

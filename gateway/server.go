@@ -452,7 +452,7 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 	clean := c.flags&flagClean != 0
 	if hs {
 		// Never opened: no OnClose, nothing counted.
-		c.head = nil
+		c.rd.partial = nil
 		c.mu.Unlock()
 		s.unregister(c)
 		s.remove(c)
