@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"fmt"
 	"io"
 	"log/slog"
 	"sync"
@@ -216,6 +217,155 @@ func TestLeanMailboxOrder(t *testing.T) {
 		if n != i {
 			t.Fatalf("message %d arrived as %d", i, n)
 		}
+	}
+}
+
+// recorder is a MessageInvoker on a queue, posted to the way a Conn is.
+type recorder struct {
+	queue
+	disp    actor.Dispatcher
+	got     []any // written only by the actor
+	entered chan struct{}
+	gate    chan struct{}
+}
+
+func (r *recorder) post(msg any, system bool) {
+	if r.push(msg, system) {
+		r.disp.Schedule(func() { r.run(r, r.disp.Throughput()) })
+	}
+}
+
+func (r *recorder) InvokeSystemMessage(msg any) { r.got = append(r.got, msg) }
+func (r *recorder) InvokeUserMessage(msg any) {
+	if msg == "block" {
+		close(r.entered)
+		<-r.gate
+	}
+	r.got = append(r.got, msg)
+}
+func (r *recorder) EscalateFailure(reason, msg any) { panic(reason) }
+
+// A connection's queue runs system messages first and every user message
+// in the order it was posted, whatever goroutines post them.
+func TestConnQueueOrder(t *testing.T) {
+	r := &recorder{disp: actor.NewDefaultDispatcher(300), entered: make(chan struct{}), gate: make(chan struct{})}
+	r.post("block", false)
+	<-r.entered
+	const posters, each = 4, 2500
+	var wg sync.WaitGroup
+	for p := range posters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				r.post([2]int{p, i}, false)
+			}
+		}()
+	}
+	wg.Wait()
+	r.post("system", true)
+	close(r.gate)
+	eventually(t, "every message", func() bool { return r.users() == 0 && !r.isRunning() })
+	if len(r.got) != 2+posters*each || r.got[0] != "block" || r.got[1] != "system" {
+		t.Fatalf("%d messages, first %v", len(r.got), r.got[:min(len(r.got), 2)])
+	}
+	next := make([]int, posters)
+	for _, m := range r.got[2:] {
+		pi := m.([2]int)
+		if pi[1] != next[pi[0]] {
+			t.Fatalf("poster %d: message %d arrived when %d was due", pi[0], pi[1], next[pi[0]])
+		}
+		next[pi[0]]++
+	}
+}
+
+func (q *queue) isRunning() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.running
+}
+
+// Frames from several goroutines reach the connection in each one's order.
+func TestConnFrameOrder(t *testing.T) {
+	s, _ := newSystem(t)
+	sk := &sink{}
+	c := s.Open(sk, &OpenRequest{})
+	const posters, each = 4, 500
+	var wg sync.WaitGroup
+	for p := range posters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				c.Frame(&protocol.Frame{Type: protocol.TypeMessage, ID: []byte(fmt.Sprintf(`"%d.%d"`, p, i)), Data: []byte(`1`)})
+			}
+		}()
+	}
+	wg.Wait()
+	eventually(t, "every ack", func() bool { return sk.n.Load() == posters*each })
+	next := make([]int, posters)
+	for _, f := range sk.all() {
+		var p, i int
+		if _, err := fmt.Sscanf(f, `{"type":"ack","id":"%d.%d"}`, &p, &i); err != nil {
+			t.Fatalf("frame %s: %v", f, err)
+		}
+		if i != next[p] {
+			t.Fatalf("poster %d: frame %d acknowledged when %d was due", p, i, next[p])
+		}
+		next[p]++
+	}
+}
+
+func TestConnInfo(t *testing.T) {
+	s, _ := newSystem(t)
+	sk := &sink{}
+	c := s.Open(sk, &OpenRequest{User: "u", Peer: "10.0.0.1:5"})
+	c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "r", ID: []byte("1")})
+	eventually(t, "the join's ack", func() bool { return sk.n.Load() == 1 })
+	info, ok := s.Info(c.ID())
+	if !ok || info.ID != c.ID() || info.User != "u" || info.Node != "n1" || info.Peer != "10.0.0.1:5" ||
+		len(info.Rooms) != 1 || info.Rooms[0] != "r" || time.Since(info.ConnectedAt) > time.Minute {
+		t.Fatalf("info %+v %v", info, ok)
+	}
+	c.Closed("client_close")
+	eventually(t, "the end", func() bool { return s.NumConns() == 0 })
+	if _, ok := s.Info(c.ID()); ok {
+		t.Fatal("info of an ended connection")
+	}
+	// A request that reaches the actor after the end is answered at once.
+	ch := make(chan ConnInfo, 1)
+	c.post(&infoRequest{ch})
+	select {
+	case _, ok := <-ch:
+		if ok {
+			t.Fatal("an ended connection answered")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no answer")
+	}
+}
+
+// panicSink panics on its first Send.
+type panicSink struct {
+	sink
+	once sync.Once
+}
+
+func (s *panicSink) Send(p []byte) bool {
+	s.once.Do(func() { panic("send failed") })
+	return s.sink.Send(p)
+}
+
+// A message that panics is dropped; the connection goes on with the next.
+func TestConnRecovers(t *testing.T) {
+	s, _ := newSystem(t)
+	sk := &panicSink{}
+	c := s.Open(sk, &OpenRequest{})
+	c.Frame(&protocol.Frame{Type: protocol.TypeMessage, ID: []byte("1"), Data: []byte(`1`)})
+	c.Frame(&protocol.Frame{Type: protocol.TypeMessage, ID: []byte("2"), Data: []byte(`1`)})
+	eventually(t, "the second ack", func() bool { return sk.n.Load() == 1 })
+	if got := sk.all(); got[0] != `{"type":"ack","id":2}` {
+		t.Fatalf("got %v", got)
 	}
 }
 

@@ -4,7 +4,6 @@ import (
 	"path"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -42,26 +41,35 @@ const RateLimitStrikes = 20
 // Conn is the actor of one client connection. It owns the connection's
 // state (user, rooms, rate limit) and is the only writer of it; the
 // transport hands it decoded frames with Frame and the end with Closed.
+//
+// A Conn is not spawned: it embeds its mailbox (a queue), is its own
+// actor.MessageInvoker and runs on the System's dispatcher, one message at
+// a time, system messages first (see doc.go). Messages reach it with post.
 type Conn struct {
-	sys     *System
-	pid     atomic.Pointer[actor.PID] // set by Open and on Started, whichever runs first
-	sink    Sink
-	seq     uint64
-	info    ConnInfo
-	meta    []byte // pre-encoded event fields
-	globs   []string
-	tokens  float64
-	last    time.Time
-	strikes int  // frames refused by the rate limit in a row
-	cut     bool // closed by the hub; frames still in flight are ignored
-	ended   bool
+	queue
+	sink        Sink
+	sys         *System
+	seq         uint64
+	id          string
+	user        string
+	peer        string
+	rooms       []string
+	globs       []string
+	meta        []byte // pre-encoded event fields
+	connectedAt int64  // unix nanoseconds
+	tokens      float64
+	last        time.Duration // when the rate limit last counted a frame, since sys.epoch
+	strikes     int32         // frames refused by the rate limit in a row
+	counted     bool          // last is set
+	cut         bool          // closed by the hub; frames still in flight are ignored
+	ended       bool
 }
 
 // Messages of a connection actor.
 type (
 	closed      struct{ reason string }
 	reply       struct{ r protocol.Reply }
-	infoRequest struct{}
+	infoRequest struct{ reply chan ConnInfo } // closed unanswered once the connection has ended
 	userJoined  struct{}
 	deliver     struct {
 		frame   []byte
@@ -71,16 +79,32 @@ type (
 )
 
 // ID is the connection's cluster-wide id.
-func (c *Conn) ID() string { return c.info.ID }
+func (c *Conn) ID() string { return c.id }
 
 // User is the connection's user, "" when anonymous.
-func (c *Conn) User() string { return c.info.User }
+func (c *Conn) User() string { return c.user }
 
 // Frame hands the actor a decoded client frame.
-func (c *Conn) Frame(f *protocol.Frame) { c.sys.root.Send(c.pid.Load(), f) }
+func (c *Conn) Frame(f *protocol.Frame) { c.post(f) }
 
 // Closed tells the actor the connection has ended and why.
-func (c *Conn) Closed(reason string) { c.sys.root.Send(c.pid.Load(), &closed{reason}) }
+func (c *Conn) Closed(reason string) { c.post(&closed{reason}) }
+
+// post queues a user message for the actor.
+func (c *Conn) post(msg any) {
+	if c.push(msg, false) {
+		c.sys.disp.Schedule(c.process)
+	}
+}
+
+// postSystem queues a system message, which runs before any user message.
+func (c *Conn) postSystem(msg any) {
+	if c.push(msg, true) {
+		c.sys.disp.Schedule(c.process)
+	}
+}
+
+func (c *Conn) process() { c.run(c, c.sys.disp.Throughput()) }
 
 func (c *Conn) deliver(frame []byte) {
 	if c.sink.Send(frame) {
@@ -90,22 +114,38 @@ func (c *Conn) deliver(frame []byte) {
 	}
 }
 
-func (c *Conn) member() member { return member{seq: c.seq, sink: c.sink, pid: c.pid.Load()} }
+var _ actor.MessageInvoker = (*Conn)(nil)
 
-// Receive implements actor.Actor.
-func (c *Conn) Receive(ctx actor.Context) {
-	switch m := ctx.Message().(type) {
-	case *actor.Started:
-		c.pid.Store(ctx.Self())
-		ctx.Send(c.sys.all, &joinReq{member: c.member()})
-		if c.info.User != "" {
-			c.sys.users.join(c.info.User, c.member(), nil, true)
-		} else {
-			c.connected()
+// InvokeSystemMessage implements actor.MessageInvoker: Started, posted by
+// Open, makes the connection a member of the broadcast group and of its
+// user's group.
+func (c *Conn) InvokeSystemMessage(msg any) {
+	if _, ok := msg.(*actor.Started); !ok {
+		return
+	}
+	s := c.sys
+	s.root.Send(s.all, &joinReq{member: c})
+	if c.user != "" {
+		s.users.join(c.user, c, nil, true)
+	} else {
+		c.connected()
+	}
+}
+
+// InvokeUserMessage implements actor.MessageInvoker. Once the connection
+// has ended, what is still posted to it is dropped, and an info request is
+// told the connection is gone.
+func (c *Conn) InvokeUserMessage(msg any) {
+	if c.ended {
+		if m, ok := msg.(*infoRequest); ok {
+			close(m.reply)
 		}
+		return
+	}
+	switch m := msg.(type) {
 	case *protocol.Frame:
-		if !c.ended && !c.cut {
-			c.handle(ctx, m)
+		if !c.cut {
+			c.handle(m)
 		}
 	case *userJoined:
 		c.connected()
@@ -117,15 +157,27 @@ func (c *Conn) Receive(ctx actor.Context) {
 		if m.r.End {
 			c.sink.Close(1000, "reply_end")
 		}
-	case infoRequest:
-		info := c.info
-		info.Rooms = slices.Clone(c.info.Rooms)
-		if info.Rooms == nil {
-			info.Rooms = []string{}
+	case *infoRequest:
+		rooms := slices.Clone(c.rooms)
+		if rooms == nil {
+			rooms = []string{}
 		}
-		ctx.Respond(info)
+		m.reply <- ConnInfo{
+			ID: c.id, User: c.user, Rooms: rooms, Node: c.sys.opts.Node, Peer: c.peer,
+			ConnectedAt: time.Unix(0, c.connectedAt),
+		}
 	case *closed:
-		c.end(ctx, m.reason)
+		c.end(m.reason)
+	}
+}
+
+// EscalateFailure implements actor.MessageInvoker: the message that
+// panicked is dropped and the connection goes on with the next one, its
+// state as the panic left it.
+func (c *Conn) EscalateFailure(reason, msg any) {
+	c.sys.as.Logger().Error("connection actor failed", "id", c.id, "reason", reason, "message", msg)
+	if c.restart() {
+		c.sys.disp.Schedule(c.process)
 	}
 }
 
@@ -144,14 +196,16 @@ func (c *Conn) allow() bool {
 	if rate <= 0 {
 		return true
 	}
-	now := c.sys.opts.Now()
-	if !c.last.IsZero() {
-		c.tokens += now.Sub(c.last).Seconds() * rate
+	// Durations since the System's epoch: Sub uses the clock's monotonic
+	// reading, as comparing two times does.
+	now := c.sys.opts.Now().Sub(c.sys.epoch)
+	if c.counted {
+		c.tokens += (now - c.last).Seconds() * rate
 		if burst := float64(c.sys.opts.MessageBurst); c.tokens > burst {
 			c.tokens = burst
 		}
 	}
-	c.last = now
+	c.last, c.counted = now, true
 	if c.tokens < 1 {
 		return false
 	}
@@ -159,7 +213,7 @@ func (c *Conn) allow() bool {
 	return true
 }
 
-func (c *Conn) handle(ctx actor.Context, f *protocol.Frame) {
+func (c *Conn) handle(f *protocol.Frame) {
 	if int(f.Type) < len(framesByType) && framesByType[f.Type] != nil {
 		framesByType[f.Type].Inc()
 	}
@@ -176,7 +230,7 @@ func (c *Conn) handle(ctx actor.Context, f *protocol.Frame) {
 	s := c.sys
 	switch f.Type {
 	case protocol.TypeJoinRoom:
-		if slices.Contains(c.info.Rooms, f.Room) {
+		if slices.Contains(c.rooms, f.Room) {
 			c.ack(f.ID)
 			return
 		}
@@ -184,27 +238,27 @@ func (c *Conn) handle(ctx actor.Context, f *protocol.Frame) {
 			c.fail(f.ID, protocol.ErrRoomForbidden)
 			return
 		}
-		if max := s.opts.MaxRoomsPerConn; max > 0 && len(c.info.Rooms) >= max {
+		if max := s.opts.MaxRoomsPerConn; max > 0 && len(c.rooms) >= max {
 			c.fail(f.ID, protocol.ErrTooManyRooms)
 			return
 		}
-		c.info.Rooms = append(c.info.Rooms, f.Room)
-		s.rooms.join(f.Room, c.member(), f.ID, false)
+		c.rooms = append(c.rooms, f.Room)
+		s.rooms.join(f.Room, c, f.ID, false)
 	case protocol.TypeLeaveRoom:
-		i := slices.Index(c.info.Rooms, f.Room)
+		i := slices.Index(c.rooms, f.Room)
 		if i < 0 {
 			c.fail(f.ID, protocol.ErrNotJoined)
 			return
 		}
-		c.info.Rooms = slices.Delete(c.info.Rooms, i, i+1)
-		if len(c.info.Rooms) == 0 {
-			c.info.Rooms = nil
+		c.rooms = slices.Delete(c.rooms, i, i+1)
+		if len(c.rooms) == 0 {
+			c.rooms = nil
 		}
-		s.rooms.leave(f.Room, c.member(), f.ID)
+		s.rooms.leave(f.Room, c, f.ID)
 	case protocol.TypeMessage:
 		switch {
 		case f.Room != "":
-			if !slices.Contains(c.info.Rooms, f.Room) {
+			if !slices.Contains(c.rooms, f.Room) {
 				c.fail(f.ID, protocol.ErrNotJoined)
 				return
 			}
@@ -212,9 +266,9 @@ func (c *Conn) handle(ctx actor.Context, f *protocol.Frame) {
 				c.fail(f.ID, protocol.ErrPublishDisabled)
 				return
 			}
-			s.opts.Bus.Route(KindRoom, f.Room, c.info.User, c.info.ID, f.Data)
+			s.opts.Bus.Route(KindRoom, f.Room, c.user, c.id, f.Data)
 		case f.User != "":
-			if c.info.User == "" {
+			if c.user == "" {
 				c.fail(f.ID, protocol.ErrUnauthenticated)
 				return
 			}
@@ -222,11 +276,11 @@ func (c *Conn) handle(ctx actor.Context, f *protocol.Frame) {
 				c.fail(f.ID, protocol.ErrDirectDisabled)
 				return
 			}
-			s.opts.Bus.Route(KindUser, f.User, c.info.User, c.info.ID, f.Data)
+			s.opts.Bus.Route(KindUser, f.User, c.user, c.id, f.Data)
 		}
 		ev := protocol.AppendEvent(nil, protocol.EventMessage, s.opts.Now(), c.meta,
 			&protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User})
-		s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(c.info.ID))
+		s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(c.id))
 		c.ack(f.ID)
 	}
 }
@@ -249,25 +303,24 @@ func (c *Conn) mayJoin(room string) bool {
 	return false
 }
 
-func (c *Conn) end(ctx actor.Context, reason string) {
+func (c *Conn) end(reason string) {
 	if c.ended {
 		return
 	}
 	c.ended = true
 	s := c.sys
-	for _, room := range c.info.Rooms {
-		s.rooms.leave(room, c.member(), nil)
+	for _, room := range c.rooms {
+		s.rooms.leave(room, c, nil)
 	}
-	if c.info.User != "" {
-		s.users.leave(c.info.User, c.member(), nil)
+	if c.user != "" {
+		s.users.leave(c.user, c, nil)
 	}
-	ctx.Send(s.all, &leaveReq{member: c.member()})
+	s.root.Send(s.all, &leaveReq{member: c})
 	ev := protocol.AppendEvent(nil, protocol.EventDisconnect, s.opts.Now(), c.meta, &protocol.EventExtra{Reason: reason})
 	s.event(protocol.EventDisconnect, ev, "")
 	metrics.Disconnections.WithLabelValues(reason).Inc()
 	s.conns.Delete(c.seq)
 	s.nconns.Add(-1)
-	ctx.Stop(ctx.Self())
 	s.closed.Done()
 }
 

@@ -11,23 +11,16 @@ import (
 	"github.com/hubrt/hub/protocol"
 )
 
-// member is a connection as a group holds it.
-type member struct {
-	seq  uint64
-	sink Sink
-	pid  *actor.PID
-}
-
 type (
 	joinReq struct {
 		name   string
-		member member
+		member *Conn
 		id     []byte // client frame id to acknowledge; nil for none
 		notify bool   // tell the connection with userJoined once routable
 	}
 	leaveReq struct {
 		name   string
-		member member
+		member *Conn
 		id     []byte
 		ack    bool
 	}
@@ -56,11 +49,11 @@ func newRegistry(s *System, kind Kind) *registry {
 	return r
 }
 
-func (r *registry) join(name string, m member, id []byte, notify bool) {
+func (r *registry) join(name string, m *Conn, id []byte, notify bool) {
 	r.sys.root.Send(r.pid, &joinReq{name: name, member: m, id: id, notify: notify})
 }
 
-func (r *registry) leave(name string, m member, id []byte) {
+func (r *registry) leave(name string, m *Conn, id []byte) {
 	r.sys.root.Send(r.pid, &leaveReq{name: name, member: m, id: id, ack: id != nil})
 }
 
@@ -153,9 +146,9 @@ type group struct {
 	kind    Kind
 	name    string
 	ready   bool
-	members []member
-	index   map[uint64]int
-	pending []*joinReq // joins to acknowledge once the bus has the interest
+	members []*Conn
+	index   map[uint64]int // member's seq → position in members
+	pending []*joinReq     // joins to acknowledge once the bus has the interest
 }
 
 func newGroup(s *System, kind Kind, name string, all bool) *group {
@@ -167,7 +160,7 @@ func (g *group) Receive(ctx actor.Context) {
 	case *deliver:
 		var sent, dropped int
 		for i := range g.members {
-			m := &g.members[i]
+			m := g.members[i]
 			if m.seq == msg.exclude {
 				continue
 			}
@@ -192,12 +185,12 @@ func (g *group) Receive(ctx actor.Context) {
 			return
 		}
 		g.add(msg.member)
-		g.acknowledge(ctx, msg)
+		g.acknowledge(msg)
 	case ready:
 		g.ready = true
 		for _, j := range g.pending {
 			g.add(j.member)
-			g.acknowledge(ctx, j)
+			g.acknowledge(j)
 		}
 		g.pending = nil
 	case *leaveReq:
@@ -211,7 +204,7 @@ func (g *group) Receive(ctx actor.Context) {
 			last := len(g.members) - 1
 			g.members[i] = g.members[last]
 			g.index[g.members[i].seq] = i
-			g.members[last] = member{}
+			g.members[last] = nil
 			g.members = g.members[:last]
 			delete(g.index, msg.member.seq)
 		}
@@ -222,17 +215,17 @@ func (g *group) Receive(ctx actor.Context) {
 	}
 }
 
-func (g *group) add(m member) {
+func (g *group) add(m *Conn) {
 	if _, ok := g.index[m.seq]; !ok {
 		g.index[m.seq] = len(g.members)
 		g.members = append(g.members, m)
 	}
 }
 
-func (g *group) acknowledge(ctx actor.Context, j *joinReq) {
+func (g *group) acknowledge(j *joinReq) {
 	switch {
 	case j.notify:
-		ctx.Send(j.member.pid, &userJoined{})
+		j.member.post(&userJoined{})
 	case j.id != nil:
 		// Straight to the socket, like the room's deliveries: the client
 		// sees the ack before any message of the room.

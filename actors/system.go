@@ -79,7 +79,8 @@ type System struct {
 	opts  Options
 	as    *actor.ActorSystem
 	root  *actor.RootContext
-	props *actor.Props
+	disp  actor.Dispatcher // runs the connection actors
+	epoch time.Time        // opts.Now() at New; rate limits count from it
 
 	rooms *registry
 	users *registry
@@ -109,47 +110,22 @@ func New(opts Options) *System {
 		actor.WithDeadLetterThrottleCount(0),
 	)
 	s := &System{
-		opts:   opts,
-		as:     as,
-		root:   as.Root,
+		opts: opts,
+		as:   as,
+		root: as.Root,
+		// What protoactor gives every actor whose Props name no dispatcher:
+		// a goroutine per run, yielding every 300 messages.
+		disp:   actor.NewDefaultDispatcher(300),
+		epoch:  opts.Now(),
 		idBase: opts.Node + ".",
 	}
 	// Connection ids start from the boot time so ids stay unique in the
 	// cluster across restarts of a node with the same name.
-	s.seq.Store(uint64(opts.Now().UnixMilli()) << 12)
-	// One Props for every connection actor: a Props per connection would
-	// cost ~300 B each. The actor finds its connection by its own name.
-	s.props = actor.PropsFromProducer(func() actor.Actor { return &connActor{sys: s} }, actor.WithMailbox(newLeanMailbox))
+	s.seq.Store(uint64(s.epoch.UnixMilli()) << 12)
 	s.rooms = newRegistry(s, KindRoom)
 	s.users = newRegistry(s, KindUser)
 	s.all = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newGroup(s, KindRoom, "", true) }))
 	return s
-}
-
-const connActorPrefix = "c"
-
-// connActor is the protoactor face of a Conn. It is created by the shared
-// Props, finds its Conn from its own name (also after a restart) and
-// passes every message on.
-type connActor struct {
-	sys *System
-	c   *Conn
-}
-
-func (a *connActor) Receive(ctx actor.Context) {
-	if a.c == nil {
-		seq, err := strconv.ParseUint(strings.TrimPrefix(ctx.Self().Id, connActorPrefix), 36, 64)
-		if err != nil {
-			return
-		}
-		v, ok := a.sys.conns.Load(seq)
-		if !ok {
-			ctx.Stop(ctx.Self())
-			return
-		}
-		a.c = v.(*Conn)
-	}
-	a.c.Receive(ctx)
 }
 
 // ConnID is a connection's cluster-wide id, "<node>.<seq>".
@@ -188,37 +164,29 @@ type OpenRequest struct {
 	Headers   map[string][]string
 }
 
-// Open spawns the actor of a new connection and publishes its connect event
+// Open starts the actor of a new connection and publishes its connect event
 // once it is routable (member of its user's group).
 func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 	seq := s.seq.Add(1)
 	c := &Conn{
-		sys:  s,
-		sink: sink,
-		seq:  seq,
-		info: ConnInfo{
-			ID:          s.connID(seq),
-			User:        r.User,
-			Node:        s.opts.Node,
-			Peer:        r.Peer,
-			ConnectedAt: s.opts.Now(),
-		},
-		globs:  r.RoomGlobs,
-		tokens: float64(s.opts.MessageBurst),
+		sys:         s,
+		sink:        sink,
+		seq:         seq,
+		id:          s.connID(seq),
+		user:        r.User,
+		peer:        r.Peer,
+		connectedAt: s.opts.Now().UnixNano(),
+		globs:       r.RoomGlobs,
+		tokens:      float64(s.opts.MessageBurst),
 	}
 	c.meta = protocol.EncodeMeta(&protocol.ConnMeta{
-		ConnectionID: c.info.ID, User: r.User, Node: s.opts.Node, Peer: r.Peer,
+		ConnectionID: c.id, User: r.User, Node: s.opts.Node, Peer: r.Peer,
 		Method: r.Method, Path: r.Path, Params: r.Params, Query: r.Query, Headers: r.Headers,
 	})
 	s.conns.Store(seq, c)
 	s.nconns.Add(1)
 	s.closed.Add(1)
-	pid, err := s.root.SpawnNamed(s.props, connActorPrefix+strconv.FormatUint(seq, 36))
-	if err != nil {
-		// Names are unique by construction; this cannot happen.
-		panic("actors: " + err.Error())
-	}
-	c.pid.Store(pid)
+	c.postSystem(&actor.Started{})
 	return c
 }
 
@@ -270,7 +238,7 @@ func (s *System) Reply(id string, r protocol.Reply) bool {
 	if !ok {
 		return false
 	}
-	s.root.Send(c.pid.Load(), &reply{r})
+	c.post(&reply{r})
 	return true
 }
 
@@ -290,12 +258,16 @@ func (s *System) Info(id string) (ConnInfo, bool) {
 	if !ok {
 		return ConnInfo{}, false
 	}
-	res, err := s.root.RequestFuture(c.pid.Load(), infoRequest{}, 5*time.Second).Result()
-	if err != nil {
+	ch := make(chan ConnInfo, 1)
+	c.post(&infoRequest{ch})
+	t := time.NewTimer(5 * time.Second)
+	defer t.Stop()
+	select {
+	case info, ok := <-ch:
+		return info, ok
+	case <-t.C:
 		return ConnInfo{}, false
 	}
-	info, ok := res.(ConnInfo)
-	return info, ok
 }
 
 // RoomMembers is the number of local members of room.

@@ -1,0 +1,71 @@
+package actors
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"testing"
+	"time"
+
+	"github.com/hubrt/hub/protocol"
+)
+
+// BenchmarkConnMemory reports the live heap one idle connection actor costs,
+// joined to one of 100 rooms, with the headers a browser-less client sends.
+func BenchmarkConnMemory(b *testing.B) {
+	const conns = 20000
+	for range b.N {
+		s, _ := newSystem(b)
+		hdr := map[string][]string{
+			"Host": {"127.0.0.1:8080"}, "Upgrade": {"websocket"}, "Connection": {"Upgrade"},
+			"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Version": {"13"},
+		}
+		before := heapInUse()
+		keep := make([]*Conn, 0, conns)
+		for i := range conns {
+			c := s.Open(&countSink{}, &OpenRequest{Peer: "127.0.0.2", Method: "GET", Path: "/ws", Headers: hdr})
+			c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: fmt.Sprintf("r%d", i%100)})
+			keep = append(keep, c)
+		}
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			n := 0
+			for r := range 100 {
+				n += s.RoomMembers(fmt.Sprintf("r%d", r))
+			}
+			if n == conns {
+				break
+			}
+			if time.Now().After(deadline) {
+				b.Fatalf("%d of %d joined", n, conns)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		after := heapInUse()
+		if f := os.Getenv("HUB_HEAP_PROFILE"); f != "" {
+			out, err := os.Create(f)
+			if err != nil {
+				b.Fatal(err)
+			}
+			_ = pprof.WriteHeapProfile(out)
+			out.Close()
+		}
+		b.ReportMetric(float64(after-before)/conns, "B/conn")
+		runtime.KeepAlive(keep)
+	}
+}
+
+func init() {
+	if os.Getenv("HUB_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1
+	}
+}
+
+func heapInUse() uint64 {
+	runtime.GC()
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}
