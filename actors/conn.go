@@ -319,7 +319,7 @@ func (c *Conn) end(reason string) {
 	ev := protocol.AppendEvent(nil, protocol.EventDisconnect, s.opts.Now(), c.meta, &protocol.EventExtra{Reason: reason})
 	s.event(protocol.EventDisconnect, ev, "")
 	metrics.Disconnections.WithLabelValues(reason).Inc()
-	s.conns.Delete(c.seq)
+	s.conns.delete(c.seq)
 	s.nconns.Add(-1)
 	s.closed.Done()
 }

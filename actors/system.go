@@ -88,7 +88,7 @@ type System struct {
 
 	idBase string // "<node>." prefix of local connection ids
 	seq    atomic.Uint64
-	conns  sync.Map // local sequence (uint64) → *Conn
+	conns  connTable
 	nconns atomic.Int64
 	closed sync.WaitGroup
 }
@@ -122,10 +122,51 @@ func New(opts Options) *System {
 	// Connection ids start from the boot time so ids stay unique in the
 	// cluster across restarts of a node with the same name.
 	s.seq.Store(uint64(s.epoch.UnixMilli()) << 12)
+	s.conns.init()
 	s.rooms = newRegistry(s, KindRoom)
 	s.users = newRegistry(s, KindUser)
 	s.all = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newGroup(s, KindRoom, "", true) }))
 	return s
+}
+
+// connTable maps the local sequence of each open connection to its Conn:
+// plain maps under a lock, a few shards so that opens and lookups on many
+// cores do not all meet on one lock.
+type connTable struct {
+	shards [connShards]struct {
+		mu sync.RWMutex
+		m  map[uint64]*Conn
+	}
+}
+
+const connShards = 16
+
+func (t *connTable) init() {
+	for i := range t.shards {
+		t.shards[i].m = map[uint64]*Conn{}
+	}
+}
+
+func (t *connTable) store(seq uint64, c *Conn) {
+	sh := &t.shards[seq%connShards]
+	sh.mu.Lock()
+	sh.m[seq] = c
+	sh.mu.Unlock()
+}
+
+func (t *connTable) load(seq uint64) (*Conn, bool) {
+	sh := &t.shards[seq%connShards]
+	sh.mu.RLock()
+	c, ok := sh.m[seq]
+	sh.mu.RUnlock()
+	return c, ok
+}
+
+func (t *connTable) delete(seq uint64) {
+	sh := &t.shards[seq%connShards]
+	sh.mu.Lock()
+	delete(sh.m, seq)
+	sh.mu.Unlock()
 }
 
 // ConnID is a connection's cluster-wide id, "<node>.<seq>".
@@ -183,7 +224,7 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 		ConnectionID: c.id, User: r.User, Node: s.opts.Node, Peer: r.Peer,
 		Method: r.Method, Path: r.Path, Params: r.Params, Query: r.Query, Headers: r.Headers,
 	})
-	s.conns.Store(seq, c)
+	s.conns.store(seq, c)
 	s.nconns.Add(1)
 	s.closed.Add(1)
 	c.postSystem(&actor.Started{})
@@ -198,11 +239,7 @@ func (s *System) lookup(id string) (*Conn, bool) {
 	if !ok {
 		return nil, false
 	}
-	v, ok := s.conns.Load(seq)
-	if !ok {
-		return nil, false
-	}
-	return v.(*Conn), true
+	return s.conns.load(seq)
 }
 
 // DeliverRoom hands an encoded frame to the local members of room, except
