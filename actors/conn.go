@@ -55,7 +55,7 @@ type Conn struct {
 	peer        string
 	rooms       []string
 	globs       []string
-	meta        []byte // pre-encoded event fields
+	meta        []byte // pre-encoded event fields, exact size
 	connectedAt int64  // unix nanoseconds
 	tokens      float64
 	last        time.Duration // when the rate limit last counted a frame, since sys.epoch

@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -220,10 +221,13 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 		globs:       r.RoomGlobs,
 		tokens:      float64(s.opts.MessageBurst),
 	}
-	c.meta = protocol.EncodeMeta(&protocol.ConnMeta{
+	// The connection keeps an exact-size copy: the encoder's buffer grows
+	// by doubling and would hold up to twice the bytes for the connection's
+	// whole life.
+	c.meta = bytes.Clone(protocol.EncodeMeta(&protocol.ConnMeta{
 		ConnectionID: c.id, User: r.User, Node: s.opts.Node, Peer: r.Peer,
 		Method: r.Method, Path: r.Path, Params: r.Params, Query: r.Query, Headers: r.Headers,
-	})
+	}))
 	s.conns.store(seq, c)
 	s.nconns.Add(1)
 	s.closed.Add(1)
