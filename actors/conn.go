@@ -49,8 +49,7 @@ type Conn struct {
 	queue
 	sink        Sink
 	sys         *System
-	seq         uint64
-	id          string
+	seq         uint64 // the id is connID(seq), made when asked for
 	user        string
 	peer        string
 	rooms       []string
@@ -79,7 +78,7 @@ type (
 )
 
 // ID is the connection's cluster-wide id.
-func (c *Conn) ID() string { return c.id }
+func (c *Conn) ID() string { return c.sys.connID(c.seq) }
 
 // User is the connection's user, "" when anonymous.
 func (c *Conn) User() string { return c.user }
@@ -163,7 +162,7 @@ func (c *Conn) InvokeUserMessage(msg any) {
 			rooms = []string{}
 		}
 		m.reply <- ConnInfo{
-			ID: c.id, User: c.user, Rooms: rooms, Node: c.sys.opts.Node, Peer: c.peer,
+			ID: c.ID(), User: c.user, Rooms: rooms, Node: c.sys.opts.Node, Peer: c.peer,
 			ConnectedAt: time.Unix(0, c.connectedAt),
 		}
 	case *closed:
@@ -175,7 +174,7 @@ func (c *Conn) InvokeUserMessage(msg any) {
 // panicked is dropped and the connection goes on with the next one, its
 // state as the panic left it.
 func (c *Conn) EscalateFailure(reason, msg any) {
-	c.sys.as.Logger().Error("connection actor failed", "id", c.id, "reason", reason, "message", msg)
+	c.sys.as.Logger().Error("connection actor failed", "id", c.ID(), "reason", reason, "message", msg)
 	if c.restart() {
 		c.sys.disp.Schedule(c.process)
 	}
@@ -256,6 +255,7 @@ func (c *Conn) handle(f *protocol.Frame) {
 		}
 		s.rooms.leave(f.Room, c, f.ID)
 	case protocol.TypeMessage:
+		id := c.ID()
 		switch {
 		case f.Room != "":
 			if !slices.Contains(c.rooms, f.Room) {
@@ -266,7 +266,7 @@ func (c *Conn) handle(f *protocol.Frame) {
 				c.fail(f.ID, protocol.ErrPublishDisabled)
 				return
 			}
-			s.opts.Bus.Route(KindRoom, f.Room, c.user, c.id, f.Data)
+			s.opts.Bus.Route(KindRoom, f.Room, c.user, id, f.Data)
 		case f.User != "":
 			if c.user == "" {
 				c.fail(f.ID, protocol.ErrUnauthenticated)
@@ -276,11 +276,11 @@ func (c *Conn) handle(f *protocol.Frame) {
 				c.fail(f.ID, protocol.ErrDirectDisabled)
 				return
 			}
-			s.opts.Bus.Route(KindUser, f.User, c.user, c.id, f.Data)
+			s.opts.Bus.Route(KindUser, f.User, c.user, id, f.Data)
 		}
 		ev := protocol.AppendEvent(nil, protocol.EventMessage, s.opts.Now(), c.meta,
 			&protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User})
-		s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(c.id))
+		s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(id))
 		c.ack(f.ID)
 	}
 }

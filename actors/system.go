@@ -214,7 +214,6 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 		sys:         s,
 		sink:        sink,
 		seq:         seq,
-		id:          s.connID(seq),
 		user:        r.User,
 		peer:        r.Peer,
 		connectedAt: s.opts.Now().UnixNano(),
@@ -225,7 +224,7 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 	// by doubling and would hold up to twice the bytes for the connection's
 	// whole life.
 	c.meta = bytes.Clone(protocol.EncodeMeta(&protocol.ConnMeta{
-		ConnectionID: c.id, User: r.User, Node: s.opts.Node, Peer: r.Peer,
+		ConnectionID: c.ID(), User: r.User, Node: s.opts.Node, Peer: r.Peer,
 		Method: r.Method, Path: r.Path, Params: r.Params, Query: r.Query, Headers: r.Headers,
 	}))
 	s.conns.store(seq, c)
