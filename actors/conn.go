@@ -38,6 +38,9 @@ var framesByType = func() []prometheus.Counter {
 // 1008 "rate_limit".
 const RateLimitStrikes = 20
 
+// Conn.strikes counts up to RateLimitStrikes in a uint8.
+const _ = uint8(RateLimitStrikes)
+
 // Conn is the actor of one client connection. It owns the connection's
 // state (user, rooms, rate limit) and is the only writer of it; the
 // transport hands it decoded frames with Frame and the end with Closed.
@@ -58,10 +61,11 @@ type Conn struct {
 	connectedAt int64  // unix nanoseconds
 	tokens      float64
 	last        time.Duration // when the rate limit last counted a frame, since sys.epoch
-	strikes     int32         // frames refused by the rate limit in a row
+	strikes     uint8         // frames refused by the rate limit in a row, up to RateLimitStrikes
 	counted     bool          // last is set
 	cut         bool          // closed by the hub; frames still in flight are ignored
 	ended       bool
+	allSlot     int32 // position+1 in the broadcast group's members, 0 outside; that group's actor owns it
 }
 
 // Messages of a connection actor.

@@ -146,13 +146,47 @@ type group struct {
 	kind    Kind
 	name    string
 	ready   bool
+	all     bool
 	members []*Conn
-	index   map[uint64]int // member's seq → position in members
-	pending []*joinReq     // joins to acknowledge once the bus has the interest
+	// index is each member's seq → its position in members. The broadcast
+	// group, of which every connection is a member, keeps the position in
+	// the member itself (Conn.allSlot) instead, which saves a map entry
+	// per connection.
+	index   map[uint64]int
+	pending []*joinReq // joins to acknowledge once the bus has the interest
 }
 
 func newGroup(s *System, kind Kind, name string, all bool) *group {
-	return &group{sys: s, kind: kind, name: name, ready: all, index: map[uint64]int{}}
+	g := &group{sys: s, kind: kind, name: name, ready: all, all: all}
+	if !all {
+		g.index = map[uint64]int{}
+	}
+	return g
+}
+
+// pos returns m's position in members; false when it is not a member.
+func (g *group) pos(m *Conn) (int, bool) {
+	if g.all {
+		return int(m.allSlot) - 1, m.allSlot > 0
+	}
+	i, ok := g.index[m.seq]
+	return i, ok
+}
+
+func (g *group) setPos(m *Conn, i int) {
+	if g.all {
+		m.allSlot = int32(i + 1)
+	} else {
+		g.index[m.seq] = i
+	}
+}
+
+func (g *group) deletePos(m *Conn) {
+	if g.all {
+		m.allSlot = 0
+	} else {
+		delete(g.index, m.seq)
+	}
 }
 
 func (g *group) Receive(ctx actor.Context) {
@@ -200,13 +234,13 @@ func (g *group) Receive(ctx actor.Context) {
 				break
 			}
 		}
-		if i, ok := g.index[msg.member.seq]; ok {
+		if i, ok := g.pos(msg.member); ok {
 			last := len(g.members) - 1
 			g.members[i] = g.members[last]
-			g.index[g.members[i].seq] = i
+			g.setPos(g.members[i], i)
 			g.members[last] = nil
 			g.members = g.members[:last]
-			delete(g.index, msg.member.seq)
+			g.deletePos(msg.member)
 		}
 		if msg.ack {
 			// After the ack, no message of the room follows.
@@ -216,8 +250,8 @@ func (g *group) Receive(ctx actor.Context) {
 }
 
 func (g *group) add(m *Conn) {
-	if _, ok := g.index[m.seq]; !ok {
-		g.index[m.seq] = len(g.members)
+	if _, ok := g.pos(m); !ok {
+		g.setPos(m, len(g.members))
 		g.members = append(g.members, m)
 	}
 }
