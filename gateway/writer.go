@@ -203,7 +203,10 @@ func (s *Server) putQueue(q []outFrame) {
 	if q == nil || cap(q) > 4096 {
 		return
 	}
-	clear(q[:cap(q)])
+	// Slots past len are zero already (consumeLocked and
+	// dropUnstartedLocked clear what they drop): clearing the whole
+	// capacity of a queue grown in a burst would cost more than the write.
+	clear(q)
 	q = q[:0]
 	s.queuePool.Put(&q)
 }
