@@ -34,8 +34,12 @@
 // PID, no entry in protoactor's process registry, no actor.Context and no
 // name. A Conn embeds its mailbox (queue: a mutex and one slice that is nil
 // while empty), implements protoactor's actor.MessageInvoker and is
-// scheduled on a protoactor dispatcher (the default one: a goroutine per
-// run, yielding every 300 messages). Messages run one at a time, system
+// scheduled on protoactor's synchronized dispatcher: the goroutine that
+// posts to an idle connection runs its queue (a gateway worker runs the
+// frames it read), yielding every 300 messages. Nothing a connection actor
+// does blocks: it queues on sockets and sends to other actors. The default
+// dispatcher's goroutine per run cost ~10% of the hub's CPU per accepted
+// connection. Messages run one at a time, system
 // messages first, user messages in the order they were posted; only the
 // actor touches its state. The transport posts frames and the end, groups
 // post userJoined, Info posts a request with a reply channel (answered

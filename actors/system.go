@@ -114,9 +114,12 @@ func New(opts Options) *System {
 		opts: opts,
 		as:   as,
 		root: as.Root,
-		// What protoactor gives every actor whose Props name no dispatcher:
-		// a goroutine per run, yielding every 300 messages.
-		disp:   actor.NewDefaultDispatcher(300),
+		// A connection's messages run on the goroutine that posts to an
+		// idle connection (a gateway worker for its frames), yielding every
+		// 300 messages: nothing a connection actor does blocks, and a
+		// goroutine per run (protoactor's default dispatcher) cost ~10% of
+		// the hub's CPU per accepted connection (its start and stack growth).
+		disp:   actor.NewSynchronizedDispatcher(300),
 		epoch:  opts.Now(),
 		idBase: opts.Node + ".",
 	}
