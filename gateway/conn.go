@@ -41,9 +41,9 @@ type Conn struct {
 	flags     uint16
 	code      uint16
 	pendingEv uint32     // events that arrived while busy
-	wq        []outFrame // frames not yet fully written; wq[0] is wqOff bytes in
-	wqOff     int
-	wqBytes   int   // payload bytes in wq
+	wq        frameQueue // frames not yet fully written; the first is wqOff bytes in
+	wqOff     int32
+	wqBytes   int32 // payload bytes in wq
 	progress  int64 // unix nanos: last write progress, or when closing started
 	reason    string
 	val       any
@@ -125,7 +125,7 @@ func (c *Conn) Send(payload []byte) bool {
 		c.mu.Unlock()
 		return false
 	}
-	if len(c.wq)+1 > s.cfg.WriteQueueFrames || c.wqBytes+len(payload) > s.cfg.WriteQueueBytes {
+	if c.wq.len()+1 > s.cfg.WriteQueueFrames || int(c.wqBytes)+len(payload) > s.cfg.WriteQueueBytes {
 		s.stats.slowConsumers.Add(1)
 		// Drop what has not started to leave, so the close frame goes out as
 		// soon as the peer reads again.
@@ -163,26 +163,21 @@ func (c *Conn) dropUnstartedLocked() {
 	if c.wqOff > 0 {
 		keep = 1
 	}
-	for i := keep; i < len(c.wq); i++ {
-		c.wqBytes -= len(c.wq[i].payload)
-		c.wq[i] = outFrame{}
-	}
-	c.wq = c.wq[:keep]
+	c.wqBytes -= int32(c.wq.truncate(keep, &c.s.chunks))
 }
 
 // enqueueLocked appends a frame and schedules a flush.
 func (c *Conn) enqueueLocked(op ws.OpCode, payload []byte) {
-	if c.wq == nil {
-		c.wq = c.s.getQueue()
+	if c.wq.len() == 0 {
 		c.progress = time.Now().UnixNano()
 	}
-	c.wq = append(c.wq, outFrame{op: op, payload: payload})
-	c.wqBytes += len(payload)
+	c.wq.push(outFrame{op: op, payload: payload}, &c.s.chunks)
+	c.wqBytes += int32(len(payload))
 	c.scheduleLocked()
 }
 
 func (c *Conn) scheduleLocked() {
-	if c.flags&(flagScheduled|flagBlocked|flagDone) != 0 || c.flags&flagReady == 0 || len(c.wq) == 0 {
+	if c.flags&(flagScheduled|flagBlocked|flagDone) != 0 || c.flags&flagReady == 0 || c.wq.len() == 0 {
 		return
 	}
 	c.flags |= flagScheduled
@@ -228,7 +223,7 @@ func (c *Conn) onPing(p []byte) {
 	pong := append([]byte(nil), p...)
 	c.mu.Lock()
 	if c.flags&flagClosing == 0 {
-		if len(c.wq)+1 > c.s.cfg.WriteQueueFrames || c.wqBytes+len(pong) > c.s.cfg.WriteQueueBytes {
+		if c.wq.len()+1 > c.s.cfg.WriteQueueFrames || int(c.wqBytes)+len(pong) > c.s.cfg.WriteQueueBytes {
 			c.s.stats.slowConsumers.Add(1)
 			c.dropUnstartedLocked()
 			c.startCloseLocked(ReasonSlowConsumer.Code(), ReasonSlowConsumer.String(), true)

@@ -130,7 +130,7 @@ type Server struct {
 	flushQ      []*Conn
 	flushClosed bool
 
-	queuePool sync.Pool
+	chunks    chunkCache // free write-queue chunks
 	stats     counters
 	warnLimit rateLimit
 }
@@ -163,6 +163,8 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 		maxBatch: 1 << 30,
 		perIP:    make(map[string]int),
 		lfd:      -1,
+		// Free write-queue chunks kept for reuse: 4 MiB.
+		chunks: chunkCache{max: 8192},
 		quit:     make(chan struct{}),
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
@@ -463,8 +465,8 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 		return
 	}
 	code, reason = c.code, c.reason
-	s.putQueue(c.wq)
-	c.wq, c.wqOff, c.wqBytes = nil, 0, 0
+	c.wq.reset(&s.chunks)
+	c.wqOff, c.wqBytes = 0, 0
 	c.mu.Unlock()
 
 	s.unregister(c)
@@ -531,7 +533,7 @@ func (s *Server) sweep(c *Conn, now int64) {
 	}
 	closing := c.flags&flagClosing != 0
 	stuck := now-c.progress > int64(s.cfg.WriteTimeout)
-	pending := len(c.wq) > 0
+	pending := c.wq.len() > 0
 	c.mu.Unlock()
 	switch {
 	case closing && stuck:

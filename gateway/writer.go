@@ -82,9 +82,12 @@ func header(fr *outFrame) ws.Header {
 // fill serializes the frames waiting in c.wq into f.buf, starting c.wqOff
 // bytes into the first one. The caller holds c.mu.
 func (f *flusher) fill(c *Conn) int {
-	n, off := 0, c.wqOff
-	for i := 0; i < len(c.wq) && i < f.s.maxBatch && n < len(f.buf); i++ {
-		fr := &c.wq[i]
+	n, off, i := 0, int(c.wqOff), 0
+	c.wq.each(func(fr *outFrame) bool {
+		if i >= f.s.maxBatch || n >= len(f.buf) {
+			return false
+		}
+		i++
 		f.hw.b = f.hw.b[:0]
 		_ = ws.WriteHeaderBuffer(&f.hw, header(fr), f.hdr[:])
 		if h := f.hw.b; off < len(h) {
@@ -95,27 +98,27 @@ func (f *flusher) fill(c *Conn) int {
 		}
 		n += copy(f.buf[n:], fr.payload[off:])
 		off = 0
-	}
+		return true
+	})
 	return n
 }
 
 // consumeLocked drops the n written bytes from the front of c.wq.
 func (c *Conn) consumeLocked(n int) (frames int) {
-	w := n + c.wqOff
-	i := 0
-	for ; i < len(c.wq); i++ {
-		fl := ws.HeaderSize(header(&c.wq[i])) + len(c.wq[i].payload)
+	w := n + int(c.wqOff)
+	for c.wq.len() > 0 {
+		fr := c.wq.front()
+		fl := ws.HeaderSize(header(fr)) + len(fr.payload)
 		if w < fl {
 			break
 		}
 		w -= fl
-		c.wqBytes -= len(c.wq[i].payload)
+		c.wqBytes -= int32(len(fr.payload))
+		c.wq.popFront(&c.s.chunks)
+		frames++
 	}
-	c.wqOff = w
-	rest := copy(c.wq, c.wq[i:])
-	clear(c.wq[rest:])
-	c.wq = c.wq[:rest]
-	return i
+	c.wqOff = int32(w)
+	return frames
 }
 
 // flush writes what waits for c in one write(2). The caller took c off the
@@ -123,7 +126,7 @@ func (c *Conn) consumeLocked(n int) (frames int) {
 func (f *flusher) flush(c *Conn) {
 	s := f.s
 	c.mu.Lock()
-	if c.flags&flagDone != 0 || len(c.wq) == 0 {
+	if c.flags&flagDone != 0 || c.wq.len() == 0 {
 		c.flags &^= flagScheduled
 		c.mu.Unlock()
 		return
@@ -170,10 +173,9 @@ func (f *flusher) flush(c *Conn) {
 		if !peerGone(err) {
 			finalizeAs = ReasonWriteError
 		}
-	case len(c.wq) == 0:
+	case c.wq.len() == 0:
 		c.flags &^= flagScheduled
-		s.putQueue(c.wq)
-		c.wq, c.wqOff, c.wqBytes = nil, 0, 0
+		c.wqOff, c.wqBytes = 0, 0
 		if c.flags&flagClosing != 0 {
 			c.flags |= flagClean
 			finalizeAs = -1
@@ -190,23 +192,4 @@ func (f *flusher) flush(c *Conn) {
 	case finalizeAs > 0:
 		s.finalize(c, finalizeAs.Code(), finalizeAs.String())
 	}
-}
-
-func (s *Server) getQueue() []outFrame {
-	if q, ok := s.queuePool.Get().(*[]outFrame); ok {
-		return (*q)[:0]
-	}
-	return make([]outFrame, 0, 8)
-}
-
-func (s *Server) putQueue(q []outFrame) {
-	if q == nil || cap(q) > 4096 {
-		return
-	}
-	// Slots past len are zero already (consumeLocked and
-	// dropUnstartedLocked clear what they drop): clearing the whole
-	// capacity of a queue grown in a burst would cost more than the write.
-	clear(q)
-	q = q[:0]
-	s.queuePool.Put(&q)
 }
