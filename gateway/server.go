@@ -165,7 +165,7 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 		lfd:      -1,
 		// Free write-queue chunks kept for reuse: 4 MiB.
 		chunks: chunkCache{max: 8192},
-		quit:     make(chan struct{}),
+		quit:   make(chan struct{}),
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	for _, m := range paramRe.FindAllStringSubmatch(cfg.Path, -1) {
