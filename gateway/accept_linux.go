@@ -45,6 +45,12 @@ func (s *Server) openListener(ln net.Listener) error {
 	if err != nil {
 		return err
 	}
+	// Accepted sockets inherit TCP_NODELAY (small frames leave at once):
+	// one setsockopt here instead of one per connection.
+	if err := unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1); err != nil {
+		unix.Close(fd)
+		return fmt.Errorf("listener TCP_NODELAY: %w", err)
+	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(fd), Pad: -1}
 	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, fd, &ev); err != nil {
 		unix.Close(fd)
@@ -100,7 +106,7 @@ func (s *Server) acceptReady() {
 
 // accepted puts a new socket in epoll to wait for its request.
 func (s *Server) accepted(fd int, sa unix.Sockaddr) {
-	_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NODELAY, 1)
+	// TCP_NODELAY is inherited from the listening socket.
 	c := &Conn{s: s, fd: int32(fd), gen: s.newGen(), addr: sockaddrPort(sa), flags: flagHandshake}
 	c.progress = time.Now().UnixNano()
 	c.lastSeen.Store(c.progress)
@@ -128,7 +134,7 @@ func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
 // handshake reads a request on a Conn still in its handshake. It runs on the
 // worker holding the Conn's busy flag. It returns once the request is
 // incomplete for now (the worker re-arms the fd), answered, or handed off.
-func (w *worker) handshake(c *Conn) {
+func (w *worker) handshake(c *Conn) (more bool) {
 	s := w.s
 	for {
 		var n int
@@ -137,14 +143,14 @@ func (w *worker) handshake(c *Conn) {
 			n, err = sysRead(uintptr(c.fd), w.buf)
 			c.releaseFD()
 		} else {
-			return
+			return false
 		}
 		if wouldBlock(err) {
-			return
+			return false
 		}
 		if err != nil || n <= 0 {
 			s.end(c, 0, "", true)
-			return
+			return false
 		}
 		s.stats.bytesIn.Add(uint64(n))
 		head := w.buf[:n]
@@ -156,7 +162,7 @@ func (w *worker) handshake(c *Conn) {
 		if end < 0 {
 			if len(head) >= maxHeadBytes {
 				s.handOff(c, head)
-				return
+				return false
 			}
 			if len(c.rd.partial) == 0 {
 				c.rd.partial = append(make([]byte, 0, 2*len(head)), head...)
@@ -165,7 +171,8 @@ func (w *worker) handshake(c *Conn) {
 		}
 		c.rd.partial = nil
 		s.serveRaw(c, head[:end+4], head[end+4:])
-		return
+		// A full read may have left bytes in the socket.
+		return n == len(w.buf)
 	}
 }
 

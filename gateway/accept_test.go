@@ -5,6 +5,7 @@ package gateway
 import (
 	"bufio"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"golang.org/x/sys/unix"
 )
 
 const upgradeHead = "GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
@@ -154,5 +156,57 @@ func TestAccept_SilentSocketTimesOut(t *testing.T) {
 	}
 	if h.numOpen() != 0 || s.Stats().Rejected[RejectHandshake] != 1 {
 		t.Fatalf("opened %d, stats %v", h.numOpen(), s.Stats().Rejected)
+	}
+}
+
+// Accepted sockets have TCP_NODELAY (inherited from the listener), so small
+// frames are not held back by Nagle's algorithm.
+func TestAccept_NoDelay(t *testing.T) {
+	h := newRecorder()
+	s := startServer(t, Config{}, h)
+	dial(t, s, "/ws")
+	eventually(t, 5*time.Second, func() error {
+		if h.numOpen() != 1 {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	})
+	c := h.conn(0)
+	if !c.acquire() {
+		t.Fatal("fd closed")
+	}
+	defer c.releaseFD()
+	if v, err := unix.GetsockoptInt(int(c.fd), unix.IPPROTO_TCP, unix.TCP_NODELAY); err != nil || v != 1 {
+		t.Fatalf("TCP_NODELAY = %d (%v)", v, err)
+	}
+}
+
+// With edge-triggered epoll a worker must drain what it stops reading for
+// fairness: several MiB sent at once, far more than one round of reads
+// takes, all arrive, in order.
+func TestRead_LargeInflowAllArrives(t *testing.T) {
+	h := newRecorder()
+	h.echo = false
+	s := startServer(t, Config{}, h)
+	c := dial(t, s, "/ws")
+	const n = 4000
+	msg := strings.Repeat("y", 1020)
+	var all []byte
+	for i := range n {
+		all = append(all, rawFrame(0x81, true, uint64(len(msg)+4), []byte(fmt.Sprintf("%04d", i)+msg))...)
+	}
+	c.writeRaw(all) // ~4 MiB in one write
+	eventually(t, 10*time.Second, func() error {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.texts) != n {
+			return fmt.Errorf("%d of %d messages", len(h.texts), n)
+		}
+		return nil
+	})
+	for i, m := range h.texts {
+		if m[:4] != fmt.Sprintf("%04d", i) {
+			t.Fatalf("message %d is %q", i, m[:4])
+		}
 	}
 }

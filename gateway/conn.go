@@ -59,6 +59,7 @@ const (
 	flagDone                         // finalized: socket closed, OnClose called
 	flagClean                        // the close frame left; drain before closing the fd
 	flagHandshake                    // accepted, its request not yet served: not open
+	flagOutArmed                     // the epoll registration asks for EPOLLOUT
 )
 
 // fdClosed marks Conn.ioRef once the fd is to be closed.

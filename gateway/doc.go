@@ -35,19 +35,24 @@
 // still using it. Bytes the client sent right behind the request are parsed
 // as the first read.
 //
-// # epoll with one-shot registrations
+// # Edge-triggered epoll
 //
 // One epoll instance and one goroutine in EpollWait serve all connections.
-// Each fd is registered EPOLLIN|EPOLLRDHUP|EPOLLONESHOT, so an event disarms
-// it until the worker that handles it re-arms it: one worker at a time reads a
-// connection, and frames reach Handler.OnText in order. Events go to a fixed
-// pool of Config.Workers goroutines, which read into their own buffer, parse
-// every complete frame (gobwas/ws headers and unmasking) and call OnText
-// synchronously. Only an incomplete frame or fragmented message keeps a buffer,
-// and only until it completes. An idle connection is therefore a small struct:
-// no goroutine, timer or buffer. The epoll event carries a generation number
-// beside the fd, so a stale event never reaches a newer connection that got
-// the same fd.
+// Each fd is registered once, EPOLLIN|EPOLLRDHUP|EPOLLET, and stays armed:
+// reading costs no epoll_ctl. Events go to a fixed pool of Config.Workers
+// goroutines. A connection is handled by one worker at a time (its busy
+// flag); an event that arrives meanwhile is recorded and handled by that
+// worker before it lets go, so frames reach Handler.OnText in order and no
+// edge is lost. The worker reads into its own buffer until a read comes back
+// shorter than the buffer (the socket is drained: later data is a new edge)
+// or, after 8 full reads, records that more is waiting and goes round again.
+// It parses every complete frame (gobwas/ws headers and unmasking) and calls
+// OnText synchronously. Only an incomplete frame or fragmented message keeps
+// a buffer, and only until it completes. An idle connection is therefore a
+// small struct: no goroutine, timer or buffer. EPOLLOUT is asked for only
+// while a write is blocked (else every ACK would be an event). The epoll
+// event carries a generation number beside the fd, so a stale event never
+// reaches a newer connection that got the same fd.
 //
 // # Write coalescing
 //

@@ -14,7 +14,9 @@ import (
 const readBufBytes = 64 << 10
 
 const (
-	evRead  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLONESHOT
+	// Edge-triggered: a registration stays armed, so reading needs no
+	// epoll_ctl; a worker reads until the socket is drained (a short read).
+	evRead  = unix.EPOLLIN | unix.EPOLLRDHUP | unix.EPOLLET
 	evWrite = unix.EPOLLOUT
 )
 
@@ -61,12 +63,20 @@ func (s *Server) register(c *Conn) error {
 	return unix.EpollCtl(s.epfd, unix.EPOLL_CTL_ADD, int(c.fd), &ev)
 }
 
-// arm re-arms the one-shot registration of c. The caller holds c.mu and has
-// checked that c is not done, so the fd is still open.
+// arm sets whether c's registration asks for EPOLLOUT (only while a write
+// is blocked: otherwise every ACK would be an event). It calls epoll_ctl only
+// on a change. The caller holds c.mu and has checked that c is not done, so
+// the fd is still open.
 func (s *Server) arm(c *Conn, write bool) {
+	if write == (c.flags&flagOutArmed != 0) {
+		return
+	}
 	ev := unix.EpollEvent{Events: evRead, Fd: c.fd, Pad: int32(c.gen)}
 	if write {
 		ev.Events |= evWrite
+		c.flags |= flagOutArmed
+	} else {
+		c.flags &^= flagOutArmed
 	}
 	if err := unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, int(c.fd), &ev); err != nil {
 		s.log.Error("epoll rearm", "conn", c.RemoteAddr(), "err", err)
@@ -192,10 +202,18 @@ func (w *worker) handle(c *Conn, ev uint32) {
 			c.mu.Lock()
 			hs := c.flags&flagHandshake != 0
 			c.mu.Unlock()
+			var more bool
 			if hs {
-				w.handshake(c)
+				more = w.handshake(c)
 			} else {
-				w.read(c)
+				more = w.read(c)
+			}
+			if more {
+				// Stopped before the socket was drained: no new edge will
+				// come for what is left, so go on.
+				c.mu.Lock()
+				c.pendingEv |= unix.EPOLLIN
+				c.mu.Unlock()
 			}
 		}
 		c.mu.Lock()
@@ -218,23 +236,24 @@ func (w *worker) handle(c *Conn, ev uint32) {
 	}
 }
 
-// read reads what the socket has (a bounded number of times, for fairness:
-// the one-shot re-arm reports the rest) and feeds it to the frame reader.
-func (w *worker) read(c *Conn) {
+// read reads what the socket has and feeds it to the frame reader. A read
+// shorter than the buffer drained the socket (data arriving later is a new
+// edge); after a bounded number of full reads it returns more = true.
+func (w *worker) read(c *Conn) (more bool) {
 	s := w.s
 	for range 8 {
 		if !c.acquire() {
 			s.end(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String(), true)
-			return
+			return false
 		}
 		n, err := sysRead(uintptr(c.fd), w.buf)
 		c.releaseFD()
 		if wouldBlock(err) {
-			return
+			return false
 		}
 		if err != nil || n <= 0 {
 			s.end(c, ReasonConnectionLost.Code(), ReasonConnectionLost.String(), true)
-			return
+			return false
 		}
 		s.stats.bytesIn.Add(uint64(n))
 		c.lastSeen.Store(time.Now().UnixNano())
@@ -244,7 +263,8 @@ func (w *worker) read(c *Conn) {
 			}
 		}
 		if n < len(w.buf) {
-			return
+			return false
 		}
 	}
+	return true
 }
