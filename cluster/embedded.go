@@ -100,6 +100,22 @@ func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Error(fmt.Sprintf(fo
 func (n *natsLogger) Debugf(format string, v ...any)  { n.l.Debug(fmt.Sprintf(format, v...)) }
 func (n *natsLogger) Tracef(format string, v ...any)  {}
 
+// RoutedPeers is the number of distinct servers this one has a route to.
+// NumRoutes counts connections: while two servers that dialled each other
+// settle on one route it counts the pair twice, which could make a
+// cluster look formed while a third server is still unreached.
+func (e *Embedded) RoutedPeers() int {
+	rz, err := e.Routez(nil)
+	if err != nil {
+		return 0
+	}
+	ids := make(map[string]bool, len(rz.Routes))
+	for _, r := range rz.Routes {
+		ids[r.RemoteID] = true
+	}
+	return len(ids)
+}
+
 // SetRoutes points the embedded server's routes at the given route
 // listeners (host:port), keeping its other options.
 func (e *Embedded) SetRoutes(routes []string) error {

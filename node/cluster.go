@@ -82,7 +82,7 @@ func (n *Node) startCluster() error {
 func (n *Node) announce() {
 	if n.ns != nil {
 		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) && n.ns.NumRoutes() < n.members.Count()-1 && !n.draining.Load() {
+		for time.Now().Before(deadline) && n.ns.RoutedPeers() < n.members.Count()-1 && !n.draining.Load() {
 			time.Sleep(20 * time.Millisecond)
 		}
 	}

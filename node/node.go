@@ -287,7 +287,7 @@ func (n *Node) Ready() (bool, map[string]bool) {
 		checks["cluster"] = n.members.Joined()
 		if n.ns != nil {
 			// The embedded NATS has a route to every other member.
-			checks["nats_routes"] = n.ns.NumRoutes() >= n.members.Count()-1
+			checks["nats_routes"] = n.ns.RoutedPeers() >= n.members.Count()-1
 		}
 	}
 	ok := true
@@ -395,11 +395,11 @@ func (n *Node) onEvent(event string, payload []byte, reply string) {
 
 func itoa(i int) string { return strconv.Itoa(i) }
 
-// NATSRoutes is the number of routes of the embedded NATS server to
-// other nodes' servers.
+// NATSRoutes is the number of other nodes' servers the embedded NATS server
+// has a route to.
 func (n *Node) NATSRoutes() int {
 	if n.ns == nil {
 		return 0
 	}
-	return n.ns.NumRoutes()
+	return n.ns.RoutedPeers()
 }
