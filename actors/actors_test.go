@@ -252,17 +252,7 @@ func TestConnQueueOrder(t *testing.T) {
 	r.post("block", false)
 	<-r.entered
 	const posters, each = 4, 2500
-	var wg sync.WaitGroup
-	for p := range posters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				r.post([2]int{p, i}, false)
-			}
-		}()
-	}
-	wg.Wait()
+	postFrom(posters, each, func(p, i int) { r.post([2]int{p, i}, false) })
 	r.post("system", true)
 	close(r.gate)
 	eventually(t, "every message", func() bool { return r.users() == 0 && !r.isRunning() })
@@ -285,23 +275,29 @@ func (q *queue) isRunning() bool {
 	return q.running
 }
 
+// postFrom runs post(p, i) for i in 0..each-1 on each of posters goroutines
+// and returns when all are done.
+func postFrom(posters, each int, post func(p, i int)) {
+	var wg sync.WaitGroup
+	for p := range posters {
+		wg.Go(func() {
+			for i := range each {
+				post(p, i)
+			}
+		})
+	}
+	wg.Wait()
+}
+
 // Frames from several goroutines reach the connection in each one's order.
 func TestConnFrameOrder(t *testing.T) {
 	s, _ := newSystem(t)
 	sk := &sink{}
 	c := s.Open(sk, &OpenRequest{})
 	const posters, each = 4, 500
-	var wg sync.WaitGroup
-	for p := range posters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := range each {
-				c.Frame(&protocol.Frame{Type: protocol.TypeMessage, ID: []byte(fmt.Sprintf(`"%d.%d"`, p, i)), Data: []byte(`1`)})
-			}
-		}()
-	}
-	wg.Wait()
+	postFrom(posters, each, func(p, i int) {
+		c.Frame(&protocol.Frame{Type: protocol.TypeMessage, ID: []byte(fmt.Sprintf(`"%d.%d"`, p, i)), Data: []byte(`1`)})
+	})
 	eventually(t, "every ack", func() bool { return sk.n.Load() == posters*each })
 	next := make([]int, posters)
 	for _, f := range sk.all() {

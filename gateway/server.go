@@ -452,21 +452,10 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 	}
 	c.flags |= flagDone
 	clean := c.flags&flagClean != 0
-	if hs {
-		// Never opened: no OnClose, nothing counted.
-		c.rd.partial = nil
-		c.mu.Unlock()
-		s.unregister(c)
-		s.remove(c)
-		if clean {
-			s.lingerClose(c)
-		}
-		c.closeFD()
-		return
-	}
 	code, reason = c.code, c.reason
 	c.wq.reset(&s.chunks)
 	c.wqOff, c.wqBytes = 0, 0
+	c.rd.partial = nil
 	c.mu.Unlock()
 
 	s.unregister(c)
@@ -475,6 +464,9 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 		s.lingerClose(c)
 	}
 	c.closeFD()
+	if hs {
+		return // never opened: no OnClose, nothing counted
+	}
 	s.open.Add(-1)
 	s.release(c.addr.Addr().String())
 	countIn(&s.stats.closed, reason)
