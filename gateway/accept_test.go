@@ -210,3 +210,31 @@ func TestRead_LargeInflowAllArrives(t *testing.T) {
 		}
 	}
 }
+
+// A frame and the peer's FIN that arrive together: the frame is handled and
+// the connection ends at once (the FIN is no new edge once the data is read).
+func TestRead_FrameThenFIN(t *testing.T) {
+	h := newRecorder()
+	h.echo = false
+	s := startServer(t, Config{}, h)
+	c, br := rawClient(t, s)
+	c.writeRaw([]byte(upgradeHead))
+	if resp := readResponse(t, br); resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("status %d", resp.StatusCode)
+	}
+	for range 20 {
+		c.writeRaw(rawFrame(0x81, true, 3, []byte("bye")))
+	}
+	_ = c.nc.(interface{ CloseWrite() error }).CloseWrite()
+	eventually(t, 3*time.Second, func() error {
+		if ev := h.closeOf(0); len(ev) != 1 || ev[0].reason != ReasonConnectionLost.String() {
+			return fmt.Errorf("close events %v", ev)
+		}
+		return nil
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.texts) != 20 {
+		t.Fatalf("%d of 20 frames before the end", len(h.texts))
+	}
+}

@@ -44,8 +44,10 @@
 // flag); an event that arrives meanwhile is recorded and handled by that
 // worker before it lets go, so frames reach Handler.OnText in order and no
 // edge is lost. The worker reads into its own buffer until a read comes back
-// shorter than the buffer (the socket is drained: later data is a new edge)
-// or, after 8 full reads, records that more is waiting and goes round again.
+// shorter than the buffer (the socket is drained: later data is a new edge;
+// when the event also reported the peer's FIN or a reset, it reads on until
+// that shows) or, after 8 reads, records that more is waiting and goes round
+// again.
 // It parses every complete frame (gobwas/ws headers and unmasking) and calls
 // OnText synchronously. Only an incomplete frame or fragmented message keeps
 // a buffer, and only until it completes. An idle connection is therefore a

@@ -202,11 +202,14 @@ func (w *worker) handle(c *Conn, ev uint32) {
 			c.mu.Lock()
 			hs := c.flags&flagHandshake != 0
 			c.mu.Unlock()
+			// A peer's FIN or reset that came with the data is no new edge
+			// once read: read until the end shows.
+			drain := ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
 			var more bool
 			if hs {
-				more = w.handshake(c)
+				more = w.handshake(c) || drain
 			} else {
-				more = w.read(c)
+				more = w.read(c, drain)
 			}
 			if more {
 				// Stopped before the socket was drained: no new edge will
@@ -238,8 +241,10 @@ func (w *worker) handle(c *Conn, ev uint32) {
 
 // read reads what the socket has and feeds it to the frame reader. A read
 // shorter than the buffer drained the socket (data arriving later is a new
-// edge); after a bounded number of full reads it returns more = true.
-func (w *worker) read(c *Conn) (more bool) {
+// edge) unless drain says the peer's end came with the event: then it reads
+// on until that shows. After a bounded number of reads it returns more =
+// true.
+func (w *worker) read(c *Conn, drain bool) (more bool) {
 	s := w.s
 	for range 8 {
 		if !c.acquire() {
@@ -262,7 +267,7 @@ func (w *worker) read(c *Conn) (more bool) {
 				s.protocolClose(c, reason)
 			}
 		}
-		if n < len(w.buf) {
+		if n < len(w.buf) && !drain {
 			return false
 		}
 	}
