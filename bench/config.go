@@ -112,6 +112,20 @@ func (c *Config) setDefaults() {
 	}
 }
 
+// ExpandCases replaces "fanout" in names by its two modes, burst (as fast as
+// the hub accepts) and paced (at Config.Rate).
+func ExpandCases(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if n == "fanout" {
+			out = append(out, CaseBurst, CasePaced)
+		} else {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
 // Validate reports every problem at once.
 func (c *Config) Validate() error {
 	var errs []error

@@ -26,7 +26,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hub bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg bench.Config
-	caseName := fs.String("case", "all", "idle, connect, burst, paced, cluster, a comma-separated list, or all (idle, burst, paced, cluster)")
+	caseName := fs.String("case", "all", "idle, connect, burst, paced, cluster, a comma-separated list, fanout (burst and paced) or all (idle, burst, paced, cluster)")
 	fs.BoolVar(&cfg.Spawn, "spawn", false, "start the hubs to measure on 127.0.0.1 (free ports) and stop them at the end")
 	urls := fs.String("url", "", "ws:// URL of a running hub; comma-separated, one per node, for the cluster case")
 	natsURLs := fs.String("nats", "", "NATS URL to publish to (the first node's), comma-separated per node")
@@ -63,7 +63,7 @@ dial from 127.0.0.2. With -spawn the hubs are started and stopped by the tool;
 otherwise give -url (and -nats to publish through NATS).
 
   hub bench -spawn                         every case with PERF.md's sizes
-  hub bench -spawn -case burst -conns 2000 -messages 50
+  hub bench -spawn -case fanout -conns 2000 -messages 50
   hub bench -url ws://127.0.0.1:8080/ws -nats nats://127.0.0.1:4222 -case idle,burst
 
 Flags:
@@ -81,7 +81,7 @@ Flags:
 		return 2
 	}
 	if *caseName != "all" {
-		cfg.Cases = splitList(*caseName)
+		cfg.Cases = bench.ExpandCases(splitList(*caseName))
 	}
 	cfg.URLs, cfg.NATSURLs, cfg.MetricsURLs = splitList(*urls), splitList(*natsURLs), splitList(*metricsURLs)
 	for _, p := range splitList(*pids) {
