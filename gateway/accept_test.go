@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -236,5 +237,51 @@ func TestRead_FrameThenFIN(t *testing.T) {
 	defer h.mu.Unlock()
 	if len(h.texts) != 20 {
 		t.Fatalf("%d of 20 frames before the end", len(h.texts))
+	}
+}
+
+// An IPv6 peer is accepted and its address reported as "[ip]:port".
+func TestAccept_IPv6(t *testing.T) {
+	ln, err := net.Listen("tcp", "[::1]:0")
+	if err != nil {
+		t.Skip("no IPv6 loopback:", err)
+	}
+	ln.Close()
+	h := newRecorder()
+	s := startServer(t, Config{Addr: "[::1]:0"}, h)
+	nc, _, _, err := ws.Dialer{Timeout: 5 * time.Second}.Dial(context.Background(), "ws://"+s.Addr().String()+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	c := &client{t: t, nc: nc, r: nc}
+	c.writeFrame(ws.OpText, true, []byte("v6"))
+	c.expectText("v6")
+	if got := h.conn(0).RemoteAddr(); got != nc.LocalAddr().String() {
+		t.Fatalf("RemoteAddr %q, want %q", got, nc.LocalAddr().String())
+	}
+}
+
+// On a dual-stack listener an IPv4 peer is reported as IPv4, not as an
+// IPv4-mapped IPv6 address (per-IP limits and events see the same form
+// whatever the listen address).
+func TestAccept_DualStackReportsIPv4(t *testing.T) {
+	h := newRecorder()
+	s := startServer(t, Config{Addr: ":0"}, h)
+	_, port, _ := net.SplitHostPort(s.Addr().String())
+	d := ws.Dialer{NetDial: netDial, Timeout: 5 * time.Second}
+	nc, _, _, err := d.Dial(context.Background(), "ws://127.0.0.1:"+port+"/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	eventually(t, 5*time.Second, func() error {
+		if h.numOpen() != 1 {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	})
+	if got := h.conn(0).RemoteAddr(); got != nc.LocalAddr().String() || !strings.HasPrefix(got, "127.0.0.2:") {
+		t.Fatalf("RemoteAddr %q, want %q", got, nc.LocalAddr().String())
 	}
 }
