@@ -285,3 +285,39 @@ func TestAccept_DualStackReportsIPv4(t *testing.T) {
 		t.Fatalf("RemoteAddr %q, want %q", got, nc.LocalAddr().String())
 	}
 }
+
+// Shutdown closes sockets still in their handshake without waiting for
+// their timeout, and never reports them as connections.
+func TestShutdown_ClosesPendingHandshakes(t *testing.T) {
+	h := newRecorder()
+	s, err := New(Config{Addr: "127.0.0.1:0", HandshakeTimeout: time.Minute}, h, nil, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c, _ := rawClient(t, s)
+	c.writeRaw([]byte("GET /ws HTTP/1.1\r\nHost: x\r\n")) // never finished
+	eventually(t, 5*time.Second, func() error {
+		if s.Stats().BytesIn == 0 {
+			return io.ErrUnexpectedEOF
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("Shutdown took %v", took)
+	}
+	if _, err := c.nc.Read(make([]byte, 1)); err == nil {
+		t.Fatal("the pending socket is still open")
+	}
+	if h.numOpen() != 0 || h.numClosed() != 0 {
+		t.Fatalf("opened %d, closed %d", h.numOpen(), h.numClosed())
+	}
+}
