@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -94,6 +95,47 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return false
 }
 
+// reserve counts one more connection from ip against MaxConns and
+// MaxConnsPerIP. It returns the refusal's label and message when a limit is
+// reached, and "" after reserving; release gives the reservation back.
+func (s *Server) reserve(ip string) (label, msg string) {
+	if max := s.cfg.MaxConns; max > 0 {
+		if s.reserved.Add(1) > int64(max) {
+			s.reserved.Add(-1)
+			return RejectMaxConns, "too many connections"
+		}
+	} else {
+		s.reserved.Add(1)
+	}
+	if max := s.cfg.MaxConnsPerIP; max > 0 {
+		s.ipMu.Lock()
+		n := s.perIP[ip]
+		if n >= max {
+			s.ipMu.Unlock()
+			s.reserved.Add(-1)
+			return RejectMaxPerIP, "too many connections from this address"
+		}
+		s.perIP[ip] = n + 1
+		s.ipMu.Unlock()
+	}
+	return "", ""
+}
+
+// Reserve counts a connection the gateway does not serve itself (a
+// Server-Sent Events stream) against MaxConns and MaxConnsPerIP, with the
+// WebSocket connections. When a limit is reached it returns ok false and
+// the message to answer with 503 (the refusal is counted in Stats.Rejected);
+// otherwise release must be called once when the connection ends.
+func (s *Server) Reserve(remoteAddr string) (release func(), msg string, ok bool) {
+	ip := remoteIP(remoteAddr)
+	if label, msg := s.reserve(ip); label != "" {
+		countIn(&s.stats.rejected, label)
+		return nil, msg, false
+	}
+	var once sync.Once
+	return func() { once.Do(func() { s.release(ip) }) }, "", true
+}
+
 // serveWS checks and upgrades a request on Config.Path.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
@@ -104,27 +146,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, RejectBadRequest, http.StatusBadRequest, "websocket upgrade required")
 		return
 	}
-	if max := s.cfg.MaxConns; max > 0 {
-		if s.reserved.Add(1) > int64(max) {
-			s.reserved.Add(-1)
-			s.reject(w, RejectMaxConns, http.StatusServiceUnavailable, "too many connections")
-			return
-		}
-	} else {
-		s.reserved.Add(1)
-	}
 	ip := remoteIP(r.RemoteAddr)
-	if max := s.cfg.MaxConnsPerIP; max > 0 {
-		s.ipMu.Lock()
-		n := s.perIP[ip]
-		if n >= max {
-			s.ipMu.Unlock()
-			s.reserved.Add(-1)
-			s.reject(w, RejectMaxPerIP, http.StatusServiceUnavailable, "too many connections from this address")
-			return
-		}
-		s.perIP[ip] = n + 1
-		s.ipMu.Unlock()
+	if label, msg := s.reserve(ip); label != "" {
+		s.reject(w, label, http.StatusServiceUnavailable, msg)
+		return
 	}
 	opened := false
 	defer func() {

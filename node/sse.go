@@ -215,6 +215,15 @@ func (s *sseServer) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, status, msg)
 		return
 	}
+	// Streams count against the node's connection limits with the
+	// WebSocket connections.
+	release, msg, ok := n.gw.Reserve(r.RemoteAddr)
+	if !ok {
+		metrics.SSERejected.WithLabelValues("503").Inc()
+		writeError(w, http.StatusServiceUnavailable, msg)
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
 
 	sink := &sseConn{

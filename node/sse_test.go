@@ -454,3 +454,39 @@ func TestSSE_AcrossTheCluster(t *testing.T) {
 		t.Fatalf("got %+v, want the close event", ev)
 	}
 }
+
+// Streams count against the node's connection limits together with the
+// WebSocket connections, node-wide and per address, and give their place
+// back when they end.
+func TestSSE_CountsAgainstConnectionLimits(t *testing.T) {
+	cfg := hubtest.Config(t)
+	cfg.WebSocket.MaxConnections = 2
+	n := hubtest.Start(t, cfg)
+	hubtest.Dial(t, n.WSURL()+"?user=a", nil)
+	b := sseOpen(t, n.HTTPURL()+"/sse?user=b", nil)
+	_, status, body := sseTry(t, n.HTTPURL()+"/sse?user=c", nil)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "too many connections") {
+		t.Fatalf("a third connection on the node: %d %s", status, body)
+	}
+	if _, code, _ := hubtest.TryDial(t, n.WSURL()+"?user=d", nil); code != http.StatusServiceUnavailable {
+		t.Fatalf("a WebSocket over the node's limit: status %d, want 503", code)
+	}
+	b.close()
+	hubtest.Eventually(t, "the stream's place to come back", func() bool {
+		s, status, _ := sseTry(t, n.HTTPURL()+"/sse?user=e", nil)
+		if status == http.StatusOK {
+			s.close()
+			return true
+		}
+		return false
+	})
+
+	cfg = hubtest.Config(t)
+	cfg.WebSocket.MaxConnectionsPerIP = 1
+	n = hubtest.Start(t, cfg)
+	sseOpen(t, n.HTTPURL()+"/sse?user=f", nil)
+	_, status, body = sseTry(t, n.HTTPURL()+"/sse?user=g", nil)
+	if status != http.StatusServiceUnavailable || !strings.Contains(body, "too many connections from this address") {
+		t.Fatalf("a second stream from one address: %d %s", status, body)
+	}
+}
