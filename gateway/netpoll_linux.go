@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -159,6 +160,36 @@ func sysWrite(fd uintptr, b []byte) (int, error) {
 		if err != unix.EINTR {
 			return n, err
 		}
+	}
+}
+
+// rawWriteMax is the largest flush written with a raw system call.
+const rawWriteMax = 2048
+
+// flushWrite is the flushers' write(2). A small write (a frame or two:
+// what a paced fan-out sends each member) is made as a raw system call,
+// without the scheduler's enter/exit bookkeeping: it never parks and takes
+// a few microseconds. A large one stays an ordinary system call, which
+// lets the scheduler hand the P over while the kernel works. The flushers
+// yield every 16 connections (flushLoop) so the goroutines queueing frames
+// keep running. Measured with `hub bench -case burst,paced`, binaries
+// alternated: paced 9.4 / 9.9 µs per delivery against 11.2 / 10.8, burst
+// 0.42 / 0.45 µs against 0.58 / 0.64 (raw writes of every size without the
+// yield made a burst 10× slower: the flushers kept both Ps and the writes
+// stopped coalescing).
+func flushWrite(fd uintptr, b []byte) (int, error) {
+	if len(b) == 0 || len(b) > rawWriteMax {
+		return sysWrite(fd, b)
+	}
+	for {
+		r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		switch e {
+		case 0:
+			return int(r), nil
+		case unix.EINTR:
+			continue
+		}
+		return -1, e
 	}
 }
 

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"net"
+	"runtime"
 	"time"
 
 	"github.com/gobwas/ws"
@@ -71,6 +72,12 @@ func (s *Server) flushLoop() {
 		for i, c := range batch {
 			f.flush(c)
 			batch[i] = nil
+			if i%16 == 15 {
+				// Raw writes keep the P (see flushWrite): let the
+				// goroutines that queue frames run, or the writes stop
+				// coalescing.
+				runtime.Gosched()
+			}
 		}
 	}
 }
@@ -137,7 +144,7 @@ func (f *flusher) flush(c *Conn) {
 	var n int
 	err := net.ErrClosed
 	if c.acquire() {
-		n, err = sysWrite(uintptr(c.fd), f.wbuf)
+		n, err = flushWrite(uintptr(c.fd), f.wbuf)
 		c.releaseFD()
 	}
 	wlen := len(f.wbuf)
