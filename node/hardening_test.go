@@ -150,11 +150,11 @@ func TestHostileClientDoesNotHurtOthers(t *testing.T) {
 }
 
 // A member that never reads is cut off as a slow consumer while a room
-// receives 20,000 messages of 1 KiB; the node's heap stays bounded and a
+// receives 30,000 messages of 1 KiB; the node's heap stays bounded and a
 // reading member gets every message.
 func TestSlowConsumerBounded(t *testing.T) {
 	if testing.Short() {
-		t.Skip("20,000 messages")
+		t.Skip("30,000 messages")
 	}
 	c := hubtest.Config(t)
 	// The stuck member's close frame never leaves: it ends after the write
@@ -182,7 +182,7 @@ func TestSlowConsumerBounded(t *testing.T) {
 		})
 	}
 
-	const count = 20000
+	const count = 30000
 	payload := make([]byte, 1024)
 	for i := range payload {
 		payload[i] = 'x'
@@ -239,9 +239,11 @@ func TestSlowConsumerBounded(t *testing.T) {
 	}
 	grew := int64(peak) - int64(base.HeapAlloc)
 	t.Logf("live heap grew by at most %.1f MiB (peak %.1f MiB) while %d messages of 1 KiB went to a room with a stuck member", float64(grew)/(1<<20), float64(peak)/(1<<20), count)
-	// Unbounded, the stuck member's queue alone would hold all 20 MiB; its
-	// bound is 1 MiB, the reader's window 0.5 MiB.
-	if grew > 10<<20 {
+	// Unbounded, the stuck member's queue alone would hold all 30 MiB; its
+	// bound is 1 MiB, the reader's window 0.5 MiB. The heap is the whole
+	// test process's, so the bound leaves room for what other tests' nodes
+	// still do while this one runs (up to ~10 MiB seen in a full run).
+	if grew > 15<<20 {
 		t.Fatalf("live heap grew by %d MiB", grew>>20)
 	}
 }
