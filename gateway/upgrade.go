@@ -179,7 +179,8 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 	var c *Conn
 	var rest []byte
-	if raw, ok := w.(*rawResponse); ok {
+	raw, inEpoll := w.(*rawResponse)
+	if inEpoll {
 		// The raw path: the socket is already in epoll, in its handshake.
 		if !raw.upgrade(r) {
 			countIn(&s.stats.rejected, RejectHandshake)
@@ -248,7 +249,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	if c.flags&flagBusy == 0 { // the hijack path: not yet in epoll
+	if !inEpoll { // the hijack path
 		if err := s.register(c); err != nil {
 			s.log.Error("epoll add", "conn", c.RemoteAddr(), "err", err)
 			c.mu.Lock()
