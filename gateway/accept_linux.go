@@ -153,12 +153,19 @@ func (w *worker) handshake(c *Conn) (more bool) {
 			return false
 		}
 		s.stats.bytesIn.Add(uint64(n))
-		head := w.buf[:n]
+		head, from := w.buf[:n], 0
 		if len(c.rd.partial) > 0 {
+			// Search only the new bytes (and the 3 before them): a head
+			// sent a byte at a time must not cost a scan of all of it
+			// per byte.
+			from = max(0, len(c.rd.partial)-3)
 			c.rd.partial = append(c.rd.partial, head...)
 			head = c.rd.partial
 		}
-		end := bytes.Index(head, []byte("\r\n\r\n"))
+		end := bytes.Index(head[from:], []byte("\r\n\r\n"))
+		if end >= 0 {
+			end += from
+		}
 		if end < 0 {
 			if len(head) >= maxHeadBytes {
 				s.handOff(c, head)

@@ -63,20 +63,23 @@ func TestAccept_FramesWithTheRequest(t *testing.T) {
 	c.expectText("hello")
 }
 
-// A request head that arrives a few bytes at a time is put together.
+// A request head that arrives a few bytes at a time is put together, also
+// when its final blank line is split between reads.
 func TestAccept_RequestInPieces(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{}, h)
-	c, br := rawClient(t, s)
-	for i := 0; i < len(upgradeHead); i += 7 {
-		c.writeRaw([]byte(upgradeHead[i:min(i+7, len(upgradeHead))]))
-		time.Sleep(time.Millisecond)
+	for _, size := range []int{1, 2, 3, 7} {
+		c, br := rawClient(t, s)
+		for i := 0; i < len(upgradeHead); i += size {
+			c.writeRaw([]byte(upgradeHead[i:min(i+size, len(upgradeHead))]))
+			time.Sleep(200 * time.Microsecond) // separate reads, most of the time
+		}
+		if resp := readResponse(t, br); resp.StatusCode != http.StatusSwitchingProtocols {
+			t.Fatalf("pieces of %d: status %d", size, resp.StatusCode)
+		}
+		c.writeFrame(ws.OpText, true, []byte("x"))
+		c.expectText("x")
 	}
-	if resp := readResponse(t, br); resp.StatusCode != http.StatusSwitchingProtocols {
-		t.Fatalf("status %d", resp.StatusCode)
-	}
-	c.writeFrame(ws.OpText, true, []byte("x"))
-	c.expectText("x")
 }
 
 // Requests that are not upgrades go to net/http with their bodies; a
