@@ -73,6 +73,9 @@ func (s *Server) closeListener() {
 	s.lfd = -1
 }
 
+// accept4 is unix.Accept4; tests replace it to fail.
+var accept4 = unix.Accept4
+
 // acceptReady accepts what the listener has, a bounded number at a time
 // (the level-triggered registration reports the rest). It runs on the poll
 // loop.
@@ -80,10 +83,10 @@ func (s *Server) acceptReady() {
 	s.acceptMu.Lock()
 	defer s.acceptMu.Unlock()
 	for range 128 {
-		if s.lfd < 0 {
+		if s.lfd < 0 || s.acceptPaused {
 			return
 		}
-		nfd, sa, err := unix.Accept4(s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, sa, err := accept4(s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
 		switch {
 		case err == nil:
 			s.accepted(nfd, sa)
@@ -91,17 +94,34 @@ func (s *Server) acceptReady() {
 			return
 		case err == unix.EINTR || err == unix.ECONNABORTED:
 		default:
-			// Out of descriptors or memory: leave the rest in the backlog
-			// for a moment, as net/http does.
+			// Out of descriptors or memory: leave the backlog alone for a
+			// while, as net/http does, without stalling the poll loop (the
+			// level-triggered listener would wake it at once): stop
+			// watching the listener and watch it again later.
+			s.acceptBackoff = min(max(2*s.acceptBackoff, 5*time.Millisecond), time.Second)
 			if s.warnLimit.allow() {
-				s.log.Warn("accept", "err", err)
+				s.log.Warn("accept failed; pausing new connections", "err", err, "for", s.acceptBackoff)
 			}
-			s.acceptMu.Unlock()
-			time.Sleep(10 * time.Millisecond)
-			s.acceptMu.Lock()
+			s.acceptPaused = true
+			ev := unix.EpollEvent{Fd: int32(s.lfd), Pad: -1}
+			_ = unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, s.lfd, &ev)
+			time.AfterFunc(s.acceptBackoff, s.resumeAccept)
 			return
 		}
 	}
+	s.acceptBackoff = 0
+}
+
+// resumeAccept watches the listener again after a pause.
+func (s *Server) resumeAccept() {
+	s.acceptMu.Lock()
+	defer s.acceptMu.Unlock()
+	s.acceptPaused = false
+	if s.lfd < 0 {
+		return
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(s.lfd), Pad: -1}
+	_ = unix.EpollCtl(s.epfd, unix.EPOLL_CTL_MOD, s.lfd, &ev)
 }
 
 // accepted puts a new socket in epoll to wait for its request.

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -322,5 +323,58 @@ func TestShutdown_ClosesPendingHandshakes(t *testing.T) {
 	}
 	if h.numOpen() != 0 || h.numClosed() != 0 {
 		t.Fatalf("opened %d, closed %d", h.numOpen(), h.numClosed())
+	}
+}
+
+// When accept4 fails (out of descriptors), the server stops watching its
+// listener for a while instead of stalling the poll loop: open connections
+// keep being served at once, and the waiting one is accepted afterwards.
+func TestAccept_OutOfDescriptorsPausesAccepting(t *testing.T) {
+	// The seam is set before the server starts and put back after it
+	// stops (cleanups run last first).
+	var fails atomic.Int32
+	accept4 = func(fd, flags int) (int, unix.Sockaddr, error) {
+		if fails.Add(-1) >= 0 {
+			return -1, nil, unix.EMFILE
+		}
+		return unix.Accept4(fd, flags)
+	}
+	t.Cleanup(func() { accept4 = unix.Accept4 })
+	h := newRecorder()
+	s := startServer(t, Config{}, h)
+	c := dial(t, s, "/ws")
+	fails.Store(3)
+
+	type dialed struct {
+		c   *client
+		err error
+	}
+	late := make(chan dialed, 1)
+	go func() {
+		lc, err := dialErr(s, "/ws", nil)
+		late <- dialed{lc, err}
+	}()
+	// Meanwhile the open connection is served without delay.
+	eventually(t, 5*time.Second, func() error {
+		if fails.Load() > 1 {
+			return io.ErrUnexpectedEOF // the failures have not begun
+		}
+		return nil
+	})
+	for range 20 {
+		start := time.Now()
+		c.writeFrame(ws.OpText, true, []byte("still here"))
+		c.expectText("still here")
+		if d := time.Since(start); d > 500*time.Millisecond {
+			t.Fatalf("an echo took %v while accepting was paused", d)
+		}
+	}
+	d := <-late
+	if d.err != nil {
+		t.Fatalf("the connection that waited in the backlog: %v", d.err)
+	}
+	d.c.nc.Close()
+	if fails.Load() >= 0 {
+		t.Fatalf("accept4 failed only %d times", 3-fails.Load())
 	}
 }

@@ -99,21 +99,25 @@ type Server struct {
 	maxBatch   int // frames per write; a test seam to measure coalescing
 	tick       time.Duration
 
-	started   atomic.Bool
-	stopped   atomic.Bool
-	draining  atomic.Bool
-	ln        net.Listener
-	httpLn    *connListener // what net/http serves: requests that are not upgrades
-	srv       *http.Server
-	acceptMu  sync.Mutex
-	lfd       int // the listening socket, in the epoll set; -1 once closed
-	mux       *http.ServeMux
-	wsPattern string
-	epfd      int
-	evfd      int
-	work      chan workItem
-	quit      chan struct{}
-	wg        sync.WaitGroup
+	started  atomic.Bool
+	stopped  atomic.Bool
+	draining atomic.Bool
+	ln       net.Listener
+	httpLn   *connListener // what net/http serves: requests that are not upgrades
+	srv      *http.Server
+	acceptMu sync.Mutex
+	lfd      int // the listening socket, in the epoll set; -1 once closed
+	// acceptPaused and acceptBackoff (under acceptMu): accepting stopped for
+	// a while after accept4 failed (out of descriptors).
+	acceptPaused  bool
+	acceptBackoff time.Duration
+	mux           *http.ServeMux
+	wsPattern     string
+	epfd          int
+	evfd          int
+	work          chan workItem
+	quit          chan struct{}
+	wg            sync.WaitGroup
 
 	reserved atomic.Int64 // open conns plus upgrades in progress
 	open     atomic.Int64
