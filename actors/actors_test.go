@@ -108,8 +108,8 @@ func eventually(t *testing.T, what string, cond func() bool) {
 func TestRoomLifecycle(t *testing.T) {
 	s, b := newSystem(t)
 	sa, sb := &sink{}, &sink{}
-	a := s.Open(sa, &OpenRequest{User: "alice"})
-	c := s.Open(sb, &OpenRequest{User: "bob"})
+	a := s.Open(sa, &OpenRequest{ConnMeta: protocol.ConnMeta{User: "alice"}})
+	c := s.Open(sb, &OpenRequest{ConnMeta: protocol.ConnMeta{User: "bob"}})
 	a.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "r", ID: []byte("1")})
 	c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "r", ID: []byte("1")})
 	eventually(t, "both acks", func() bool { return sa.n.Load() == 1 && sb.n.Load() == 1 })
@@ -140,7 +140,7 @@ func TestRoomLifecycle(t *testing.T) {
 func TestDisconnectOnceAndCleanup(t *testing.T) {
 	s, b := newSystem(t)
 	sk := &sink{}
-	c := s.Open(sk, &OpenRequest{User: "u"})
+	c := s.Open(sk, &OpenRequest{ConnMeta: protocol.ConnMeta{User: "u"}})
 	c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "x"})
 	c.Closed("timeout")
 	c.Closed("timeout")
@@ -315,7 +315,7 @@ func TestConnFrameOrder(t *testing.T) {
 func TestConnInfo(t *testing.T) {
 	s, _ := newSystem(t)
 	sk := &sink{}
-	c := s.Open(sk, &OpenRequest{User: "u", Peer: "10.0.0.1:5"})
+	c := s.Open(sk, &OpenRequest{ConnMeta: protocol.ConnMeta{User: "u", Peer: "10.0.0.1:5"}})
 	c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "r", ID: []byte("1")})
 	eventually(t, "the join's ack", func() bool { return sk.n.Load() == 1 })
 	info, ok := s.Info(c.ID())

@@ -24,7 +24,7 @@ func BenchmarkConnMemory(b *testing.B) {
 		before := heapInUse()
 		keep := make([]*Conn, 0, conns)
 		for i := range conns {
-			c := s.Open(&countSink{}, &OpenRequest{Peer: "127.0.0.2", Method: "GET", Path: "/ws", Headers: hdr})
+			c := s.Open(&countSink{}, &OpenRequest{ConnMeta: protocol.ConnMeta{Peer: "127.0.0.2", Method: "GET", Path: "/ws", Headers: hdr}})
 			c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: fmt.Sprintf("r%d", i%100)})
 			keep = append(keep, c)
 		}

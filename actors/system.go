@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -197,16 +196,11 @@ func NodeOf(id string) string {
 	return id[:i]
 }
 
-// OpenRequest describes a new connection.
+// OpenRequest describes a new connection: what its events say about it
+// (Open fills in ConnectionID and Node) and the rooms it may join.
 type OpenRequest struct {
-	User      string
+	protocol.ConnMeta
 	RoomGlobs []string // nil: every room may be joined
-	Peer      string
-	Method    string
-	Path      string
-	Params    map[string]string
-	Query     map[string][]string
-	Headers   map[string][]string
 }
 
 // Open starts the actor of a new connection and publishes its connect event
@@ -223,13 +217,9 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 		globs:       r.RoomGlobs,
 		tokens:      float64(s.opts.MessageBurst),
 	}
-	// The connection keeps an exact-size copy: the encoder's buffer grows
-	// by doubling and would hold up to twice the bytes for the connection's
-	// whole life.
-	c.meta = bytes.Clone(protocol.EncodeMeta(&protocol.ConnMeta{
-		ConnectionID: c.ID(), User: r.User, Node: s.opts.Node, Peer: r.Peer,
-		Method: r.Method, Path: r.Path, Params: r.Params, Query: r.Query, Headers: r.Headers,
-	}))
+	meta := r.ConnMeta
+	meta.ConnectionID, meta.Node = c.ID(), s.opts.Node
+	c.meta = protocol.EncodeMeta(&meta)
 	s.conns.store(seq, c)
 	s.nconns.Add(1)
 	s.closed.Add(1)

@@ -54,8 +54,10 @@ func openRequest(id *identity, remoteAddr, method, path string, header http.Head
 		}
 	}
 	return &actors.OpenRequest{
-		User: id.user, RoomGlobs: id.rooms, Peer: peer,
-		Method: method, Path: path, Query: query, Headers: headers,
+		ConnMeta: protocol.ConnMeta{
+			User: id.user, Peer: peer, Method: method, Path: path, Query: query, Headers: headers,
+		},
+		RoomGlobs: id.rooms,
 	}
 }
 

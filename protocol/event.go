@@ -1,8 +1,10 @@
 package protocol
 
 import (
+	"bytes"
 	"encoding/json"
 	"sort"
+	"sync"
 	"time"
 )
 
@@ -28,9 +30,23 @@ type ConnMeta struct {
 
 // EncodeMeta encodes m once per connection as the inner part of a JSON object
 // (no braces): `"connection_id":...,"user":...,...,"headers":{...}`. Events
-// then splice it in without encoding the connection again.
+// then splice it in without encoding the connection again. The result is
+// exactly as long as the encoding (a connection keeps it for its life): it
+// is built in a pooled scratch buffer and copied out once.
 func EncodeMeta(m *ConnMeta) []byte {
-	b := make([]byte, 0, 256)
+	sp := metaScratch.Get().(*[]byte)
+	b := appendMeta((*sp)[:0], m)
+	out := bytes.Clone(b)
+	if cap(b) <= 64<<10 {
+		*sp = b
+		metaScratch.Put(sp)
+	}
+	return out
+}
+
+var metaScratch = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func appendMeta(b []byte, m *ConnMeta) []byte {
 	b = append(b, `"connection_id":`...)
 	b = AppendString(b, m.ConnectionID)
 	b = appendStringField(b, "user", m.User)
