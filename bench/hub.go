@@ -269,19 +269,6 @@ func (h *hub) logTail() string {
 	return strings.TrimSpace(string(b))
 }
 
-// alive reports whether a spawned hub is still running.
-func (h *hub) alive() bool {
-	if h.exited == nil {
-		return true
-	}
-	select {
-	case <-h.exited:
-		return false
-	default:
-		return true
-	}
-}
-
 // stop ends a spawned hub by PID: SIGTERM, then SIGKILL after 10 s.
 func (h *hub) stop() {
 	if h == nil || h.cmd == nil {
