@@ -57,9 +57,13 @@ func waitFormed(t *testing.T, nodes []*node.Node, embedded bool) {
 	}
 }
 
-func externalNATS(t *testing.T) string {
+func externalNATS(t *testing.T) string { return startNATS(t, server.RANDOM_PORT) }
+
+// startNATS runs a NATS server on 127.0.0.1:port for the test and returns
+// its client URL.
+func startNATS(t *testing.T, port int) string {
 	t.Helper()
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: server.RANDOM_PORT, NoSigs: true, NoLog: true})
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}

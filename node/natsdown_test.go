@@ -4,9 +4,6 @@ import (
 	"net"
 	"strconv"
 	"testing"
-	"time"
-
-	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/hubrt/hub/internal/hubtest"
 )
@@ -31,20 +28,12 @@ func TestExternalNATSDownAtStart(t *testing.T) {
 		t.Fatalf("/readyz: %d, want 503", code)
 	}
 
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats did not start")
-	}
-	t.Cleanup(ns.Shutdown)
+	natsURL := startNATS(t, port)
 	hubtest.Eventually(t, "the node to connect and be ready", func() bool { ok, _ := n.Ready(); return ok })
 
 	cl := hubtest.Dial(t, n.WSURL(), nil)
 	cl.Join("r")
-	nc := hubtest.NATS(t, ns.ClientURL())
+	nc := hubtest.NATS(t, natsURL)
 	if err := nc.Publish("hub.room.r", []byte(`"late"`)); err != nil {
 		t.Fatal(err)
 	}

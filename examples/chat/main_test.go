@@ -18,6 +18,19 @@ type chatter struct {
 	done  chan error
 }
 
+// ended returns run's result, failing the test if run does not end within
+// hubtest.Wait (after what).
+func (c *chatter) ended(t *testing.T, after string) error {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		return err
+	case <-time.After(hubtest.Wait):
+		t.Fatalf("run did not end after %s", after)
+		return nil
+	}
+}
+
 func startChat(t *testing.T, ctx context.Context, ws, user, room string) *chatter {
 	t.Helper()
 	inR, inW := io.Pipe()
@@ -78,13 +91,8 @@ func TestChat(t *testing.T) {
 
 	// End of input says goodbye and ends run without error.
 	alice.in.Close()
-	select {
-	case err := <-alice.done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(hubtest.Wait):
-		t.Fatal("run did not end after its input did")
+	if err := alice.ended(t, "its input did"); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 	// Cancelling ends the other.
 	cancel()
@@ -101,13 +109,8 @@ func TestChat_KickedEndsWithError(t *testing.T) {
 	c.expect(t, "* joined r")
 	id := hubtest.Event(t, hubtest.NextMsg(t, ev)).ConnectionID
 	hubtest.HTTP(t, "DELETE", n.HTTPURL()+"/api/connections/"+id, "", "")
-	select {
-	case err := <-c.done:
-		if err == nil {
-			t.Fatal("run ended without error after a kick")
-		}
-	case <-time.After(hubtest.Wait):
-		t.Fatal("run did not end after a kick")
+	if err := c.ended(t, "a kick"); err == nil {
+		t.Fatal("run ended without error after a kick")
 	}
 }
 
@@ -121,12 +124,7 @@ func TestChat_RefusedShowsErrors(t *testing.T) {
 	c.say(t, "anyone?")
 	c.expect(t, "* error 105: invalid room name")
 	c.in.Close()
-	select {
-	case err := <-c.done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(hubtest.Wait):
-		t.Fatal("run did not end after its input did")
+	if err := c.ended(t, "its input did"); err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }
