@@ -7,7 +7,7 @@ LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
 FUZZTIME ?= 10m
 
-.PHONY: build run test test-short bench lint fuzz helm-test loadtest image clean
+.PHONY: build run test test-short bench lint tidy fuzz helm-test loadtest image clean
 
 build: ## build bin/hub
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/hub ./cmd/hub
@@ -25,10 +25,18 @@ test-short:
 bench: ## micro-benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./protocol ./gateway ./actors
 
-lint: ## go vet + gofmt check; the module still builds off Linux
+lint: tidy ## go vet + gofmt check + tidy module; the module still builds off Linux
 	$(GO) vet $(PKGS)
 	GOOS=darwin $(GO) build ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+tidy: ## fail when go.mod or go.sum are not tidy
+	@cp go.mod /tmp/hub-go.mod.$$$$ && cp go.sum /tmp/hub-go.sum.$$$$; \
+	GOFLAGS= $(GO) mod tidy; \
+	if ! cmp -s go.mod /tmp/hub-go.mod.$$$$ || ! cmp -s go.sum /tmp/hub-go.sum.$$$$; then \
+	  echo "go.mod/go.sum are not tidy: run 'go mod tidy' and commit"; git --no-pager diff -- go.mod go.sum; \
+	  cp /tmp/hub-go.mod.$$$$ go.mod; cp /tmp/hub-go.sum.$$$$ go.sum; rm -f /tmp/hub-go.*.$$$$; exit 1; fi; \
+	rm -f /tmp/hub-go.*.$$$$
 
 fuzz: ## run every fuzz target for FUZZTIME each
 	$(GO) test -run '^$$' -fuzz '^FuzzDecode$$' -fuzztime $(FUZZTIME) ./protocol
