@@ -85,6 +85,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		n.log.Warn("DEVELOPMENT MODE: clients name themselves with ?user=; never run this in production")
 	}
 
+	if err := n.checkListeners(); err != nil {
+		return err
+	}
 	if err := n.startNATS(); err != nil {
 		return err
 	}
@@ -181,10 +184,7 @@ func (n *Node) startNATS() error {
 	}
 	url := cfg.NATS.URL
 	if url == "" {
-		clusterListen := cfg.NATS.ClusterListen
-		if clusterListen == "" && cfg.Cluster.Bind != "" {
-			clusterListen = "0.0.0.0:6222"
-		}
+		clusterListen := n.routeListen()
 		ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{
 			Name: cfg.Node.Name, Listen: cfg.NATS.Listen, ClusterListen: clusterListen, Logger: n.log,
 		})
