@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net"
 	"net/url"
 	"os"
@@ -289,4 +290,20 @@ func redactURLs(s string) string {
 		parts[i] = strings.Replace(u.String(), mark, "***", 1)
 	}
 	return strings.Join(parts, ",")
+}
+
+// Origins says where each setting that is not a default came from, keyed
+// like "ws.port": "hub.hcl:3" for the file, "env HUB_PORT" or "flag -port".
+// A key set in the file and overridden later names the override.
+func (c *Config) Origins() map[string]string {
+	out := make(map[string]string, len(c.origins))
+	for k, o := range c.origins {
+		switch {
+		case o.from != "":
+			out[k] = o.from
+		case o.rng != nil:
+			out[k] = fmt.Sprintf("%s:%d", o.rng.Filename, o.rng.Start.Line)
+		}
+	}
+	return out
 }

@@ -49,8 +49,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 {
 		switch args[0] {
 		case "version":
+			if len(args) > 1 && isHelp(args[1]) {
+				fmt.Fprintln(stdout, "Usage: hub version\n\nPrints the version of this binary.")
+				return 0
+			}
 			fmt.Fprintf(stdout, "hub %s\n", version)
 			return 0
+		case "help":
+			return serve([]string{"-h"}, stdout, stderr)
 		case "publish":
 			return cmdPublish(args[1:], stdout, stderr)
 		case "token":

@@ -95,3 +95,50 @@ func TestPublishReachesClients(t *testing.T) {
 		t.Fatalf("bad target: %d %q", code, errs)
 	}
 }
+
+// TestEverySubcommandTakesHelp: "hub CMD -h" explains CMD and exits 0.
+func TestEverySubcommandTakesHelp(t *testing.T) {
+	for _, args := range [][]string{
+		{"-h"}, {"help"}, {"version", "-h"}, {"publish", "-h"}, {"token", "-h"},
+		{"config", "-h"}, {"config", "check", "-h"}, {"config", "check", "hub.hcl", "--help"}, {"bench", "-h"},
+	} {
+		code, out, errs := runCmd(args...)
+		if code != 0 || !strings.Contains(out+errs, "Usage") {
+			t.Errorf("hub %s: exit %d, output %q %q; want exit 0 and a usage", strings.Join(args, " "), code, out, errs)
+		}
+	}
+}
+
+// TestConfigCheck_ResolvesLikeServe: config check applies HUB_* variables
+// and flags over the file, as the node does, and says what set each value.
+func TestConfigCheck_ResolvesLikeServe(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "hub.hcl")
+	os.WriteFile(file, []byte(`connector "ws" { type = "websocket" port = 9000 }`+"\n"), 0o600)
+	t.Setenv("HUB_PING_INTERVAL", "7s")
+	t.Setenv("HUB_API_KEY", "k-secret")
+	code, out, errs := runCmd("config", "check", file, "-port", "9100")
+	if code != 0 {
+		t.Fatalf("config check: exit %d %q", code, errs)
+	}
+	for _, want := range []string{`"Port": 9100`, `"PingInterval": "7s"`, "flag -port", "env HUB_PING_INTERVAL", `"APIKey": "***"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("config check output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "k-secret") {
+		t.Errorf("config check printed the API key:\n%s", out)
+	}
+	t.Setenv("HUB_CONFIG", file)
+	code, out, errs = runCmd("config", "check")
+	if code != 0 || !strings.Contains(out, file+": OK") || !strings.Contains(out, `"Port": 9000`) {
+		t.Fatalf("config check with HUB_CONFIG: exit %d %q %q", code, out, errs)
+	}
+	t.Setenv("HUB_PORT", "not-a-port")
+	if code, _, errs = runCmd("config", "check"); code != 1 || !strings.Contains(errs, "HUB_PORT") {
+		t.Fatalf("bad HUB_PORT: exit %d %q, want 1 naming the variable", code, errs)
+	}
+	if code, _, _ = runCmd("config", "check", "-no-such-flag"); code != 2 {
+		t.Fatalf("bad flag: exit %d, want 2", code)
+	}
+}

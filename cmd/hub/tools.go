@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"reflect"
+	"sort"
 	"strings"
 	"time"
 
@@ -176,23 +177,70 @@ func readable(v reflect.Value) any {
 	return v.Interface()
 }
 
+const configUsage = `Usage: hub config check [FILE] [hub flags]
+
+Resolves the settings exactly as "hub" would start with them (defaults < FILE,
+-config or HUB_CONFIG < HUB_* environment variables < flags), checks them and
+prints them as JSON with secrets hidden, then where each setting that is not a
+default came from. Exits 0 when they are valid, 1 with every problem when not.
+
+FILE is a shortcut for -config FILE. The flags are hub's own (hub -h lists
+them), so the settings a pod really runs with can be checked in the pod:
+  hub config check hub.hcl -port 9000
+  HUB_PORT=9000 hub config check -config hub.hcl
+  hub config check                  (HUB_CONFIG, HUB_* variables and defaults)
+`
+
 func cmdConfig(args []string, stdout, stderr io.Writer) int {
-	if len(args) != 2 || args[0] != "check" {
-		fmt.Fprintln(stderr, "Usage: hub config check FILE\n\nChecks FILE and prints the settings it resolves to (secrets hidden).")
-		if len(args) == 1 && (args[0] == "-h" || args[0] == "--help") {
+	if len(args) == 0 || args[0] != "check" {
+		if len(args) == 1 && isHelp(args[0]) {
+			fmt.Fprint(stdout, configUsage)
 			return 0
 		}
+		fmt.Fprint(stderr, configUsage)
 		return 2
 	}
-	cfg, err := config.LoadFile(args[1])
-	if err == nil {
-		err = cfg.Validate()
+	rest := args[1:]
+	for _, a := range rest {
+		if isHelp(a) {
+			fmt.Fprint(stdout, configUsage)
+			return 0
+		}
 	}
+	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
+		rest = append([]string{"-config", rest[0]}, rest[1:]...)
+	}
+	cfg, fs, err := config.Load(rest, os.Environ())
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\n", err)
+		if e := err.Error(); strings.HasPrefix(e, "flag provided but not defined") || strings.HasPrefix(e, "invalid value") {
+			fmt.Fprintln(stderr, "Run hub config check -h for the usage.")
+			return 2
+		}
 		return 1
 	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "hub config check: unexpected argument %q\n%s", fs.Arg(0), configUsage)
+		return 2
+	}
+	src := cfg.Source
+	if src == "" {
+		src = "defaults and environment"
+	}
 	b, _ := json.MarshalIndent(readable(reflect.ValueOf(*cfg.Redacted())), "", "  ")
-	fmt.Fprintf(stdout, "%s: OK\n%s\n", args[1], b)
+	fmt.Fprintf(stdout, "%s: OK\n%s\n", src, b)
+	if o := cfg.Origins(); len(o) > 0 {
+		keys := make([]string, 0, len(o))
+		for k := range o {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		fmt.Fprintln(stdout, "set by:")
+		for _, k := range keys {
+			fmt.Fprintf(stdout, "  %-28s %s\n", k, o[k])
+		}
+	}
 	return 0
 }
+
+func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
