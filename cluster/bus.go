@@ -282,9 +282,24 @@ func (b *Bus) handle(m *nats.Msg) {
 		metrics.Routed.WithLabelValues("connection").Inc()
 		b.d.DeliverConn(name, protocol.EncodeMessage("", from(m), protocol.Data(m.Data)))
 	case "reply":
-		b.d.Reply(name, protocol.DecodeReply(m.Data))
+		ok := b.d.Reply(name, protocol.DecodeReply(m.Data))
+		if m.Reply != "" {
+			// A backend that asked (nats req, a request instead of a
+			// publish) is told at once rather than left to its timeout.
+			ack := replyDelivered
+			if !ok {
+				ack = replyGone
+			}
+			_ = m.Respond(ack)
+		}
 	}
 }
+
+// The answers to a reply sent as a request.
+var (
+	replyDelivered = []byte(`{"status":"delivered"}`)
+	replyGone      = []byte(`{"error":"connection gone"}`)
+)
 
 func header(m *nats.Msg, key string) string {
 	if m.Header == nil {

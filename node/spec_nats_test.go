@@ -280,6 +280,15 @@ func TestEvents_Reply(t *testing.T) {
 	}
 	alive(t, c)
 
+	// A reply sent as a request (nats req) is acknowledged at once.
+	ack, err := nc.Request(m.Reply, []byte(`{"body":"asked"}`), 5*time.Second)
+	if err != nil || string(ack.Data) != `{"status":"delivered"}` {
+		t.Fatalf("reply as a request: %v %q, want {\"status\":\"delivered\"}", err, ackData(ack))
+	}
+	if got := c.Expect("message"); got.JSON("data") != `"asked"` {
+		t.Fatalf("got %s", got["_raw"])
+	}
+
 	// end:true sends the body, then closes normally.
 	if err := nc.Publish(m.Reply, []byte(`{"body":"bye","end":true}`)); err != nil {
 		t.Fatal(err)
@@ -295,6 +304,18 @@ func TestEvents_Reply(t *testing.T) {
 	if e.ConnectionID != id || e.Reason != "reply_end" {
 		t.Fatalf("disconnect %+v", e)
 	}
+	// Once the connection is gone, a request on its reply subject says so.
+	hubtest.Eventually(t, "reply to a gone connection answered", func() bool {
+		ack, err := nc.Request(m.Reply, []byte(`"late"`), time.Second)
+		return err == nil && string(ack.Data) == `{"error":"connection gone"}`
+	})
+}
+
+func ackData(m *nats.Msg) string {
+	if m == nil {
+		return ""
+	}
+	return string(m.Data)
 }
 
 // TestEvents_NoBackendNoReply: with no backend listening, NATS answers the

@@ -3,6 +3,11 @@
 // -user names you; with JWT, pass -token.
 //
 //	go run ./examples/chat -ws ws://127.0.0.1:8080/ws -room lobby -user alice
+//
+// Two commands reach further than the room:
+//
+//	/msg TEXT        a message for the backends only ({"type":"message","data":"TEXT"})
+//	/to USER TEXT    a direct message to every connection of USER
 package main
 
 import (
@@ -43,8 +48,28 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o); err != nil {
+		var ce *client.CloseError
+		if errors.As(err, &ce) {
+			fmt.Fprintf(os.Stderr, "closed by the hub: %d %s\n", ce.Code, ce.Reason)
+			os.Exit(1)
+		}
 		log.Fatal(err)
 	}
+}
+
+// send sends one typed line: a room message, or one of the commands.
+func send(ctx context.Context, c *client.Client, room, line string) error {
+	switch cmd, rest, _ := strings.Cut(line, " "); cmd {
+	case "/msg":
+		return c.Send(ctx, rest)
+	case "/to":
+		user, text, ok := strings.Cut(rest, " ")
+		if !ok || user == "" {
+			return &client.Error{Message: "usage: /to USER TEXT"}
+		}
+		return c.SendToUser(ctx, user, text)
+	}
+	return c.SendToRoom(ctx, room, line)
 }
 
 // run chats until o.In ends (then it says goodbye), ctx ends, or the hub
@@ -60,7 +85,11 @@ func run(ctx context.Context, o options) error {
 	refused := func(err error) error {
 		var he *client.Error
 		if errors.As(err, &he) {
-			printf("* error %d: %s", he.Code, he.Message)
+			if he.Code == 0 { // the client's own usage errors
+				printf("* %s", he.Message)
+			} else {
+				printf("* error %d: %s", he.Code, he.Message)
+			}
 			return nil
 		}
 		return err
@@ -90,7 +119,7 @@ func run(ctx context.Context, o options) error {
 			}
 			// Waits for the ack; any error but a refusal means that the
 			// client or ctx has ended, which run sees on its own.
-			if refused(c.SendToRoom(ctx, o.Room, sc.Text())) != nil {
+			if refused(send(ctx, c, o.Room, sc.Text())) != nil {
 				return
 			}
 		}
@@ -119,6 +148,8 @@ func read(c *client.Client, printf func(string, ...any)) error {
 		case m.Room != "":
 			// From a backend or an anonymous client.
 			printf("[%s] %s", m.Room, text(m.Data))
+		case m.From != "":
+			printf("* %s (to you): %s", m.From, text(m.Data))
 		default:
 			printf("* %s", text(m.Data))
 		}

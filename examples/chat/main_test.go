@@ -84,6 +84,12 @@ func TestChat(t *testing.T) {
 	bob.say(t, "hi alice")
 	alice.expect(t, "[lobby] bob: hi alice")
 
+	// /to reaches a user directly; /msg is for the backends only.
+	alice.say(t, "/to bob psst")
+	bob.expect(t, "* alice (to you): psst")
+	alice.say(t, "/to bob")
+	alice.expect(t, "* usage: /to USER TEXT")
+
 	// Anything sent to the room by a backend shows too.
 	hubtest.HTTP(t, "POST", n.HTTPURL()+"/api/rooms/lobby/messages", "", `"server notice"`)
 	alice.expect(t, "[lobby] server notice")

@@ -1,7 +1,10 @@
-// Command echo is a backend for the hub: it takes every client message from
+// Command echo is a backend for the hub: it takes the client messages meant
+// for the backends (frames without a room or a user) from
 // hub.events.message, in a queue group so that several copies share the
 // work, and answers on the event's reply subject with {"body": <message>}.
-// The hub delivers the body to the connection that sent the message.
+// The hub delivers the body to the connection that sent the message. Room
+// and direct messages also appear on hub.events.message; echo leaves them
+// alone, so chatting in a room is not echoed back.
 //
 //	go run ./examples/echo -nats nats://127.0.0.1:4222
 package main
@@ -47,6 +50,7 @@ type event struct {
 	ConnectionID string          `json:"connection_id"`
 	User         string          `json:"user"`
 	Room         string          `json:"room"`
+	ToUser       string          `json:"to_user"`
 	Message      json.RawMessage `json:"message"`
 }
 
@@ -63,7 +67,7 @@ func run(ctx context.Context, o options) error {
 	subject := o.Prefix + ".events.message"
 	_, err = nc.QueueSubscribe(subject, o.Queue, func(m *nats.Msg) {
 		var e event
-		if err := json.Unmarshal(m.Data, &e); err != nil || m.Reply == "" {
+		if err := json.Unmarshal(m.Data, &e); err != nil || m.Reply == "" || e.Room != "" || e.ToUser != "" {
 			return
 		}
 		reply, _ := json.Marshal(struct {
