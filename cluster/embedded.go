@@ -136,3 +136,18 @@ func (e *Embedded) SetRoutes(routes []string) error {
 	e.opts = opts
 	return nil
 }
+
+// HasRouteTo reports whether the server has a route to the server named
+// name (a node's embedded server is named after the node).
+func (e *Embedded) HasRouteTo(name string) bool {
+	rz, err := e.Routez(nil)
+	if err != nil {
+		return false
+	}
+	for _, r := range rz.Routes {
+		if r.RemoteName == name {
+			return true
+		}
+	}
+	return false
+}

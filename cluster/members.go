@@ -32,10 +32,17 @@ type MembersOptions struct {
 	RejoinInterval time.Duration
 	Meta           NodeMeta
 	Logger         *slog.Logger
-	// OnJoin and OnLeave see other nodes arrive and go (dead or left). They
-	// run on a goroutine of their own, in order.
+	// OnJoin and OnLeave see other nodes arrive and go. They run on a
+	// goroutine of their own, in order, and must not block for long.
+	// OnLeave's left is true for a node that announced its leave, false for
+	// one declared dead by failure detection (which may be a flap: the
+	// node can be back, with OnJoin, milliseconds later).
 	OnJoin  func(name string, meta NodeMeta)
-	OnLeave func(name string) // gone: failed or left (memberlist does not tell which in the callback)
+	OnLeave func(name string, left bool)
+	// Keys encrypt and authenticate gossip (AES-GCM, memberlist keyring):
+	// each 16, 24 or 32 bytes, the first one used to send, all of them
+	// accepted. Nil leaves gossip in clear text and open to anyone.
+	Keys [][]byte
 	// Fast tunes failure detection for tests and small clusters; the default
 	// already notices a dead node within about three seconds.
 	ProbeInterval time.Duration
@@ -94,6 +101,14 @@ func StartMembers(o MembersOptions) (*Members, error) {
 	if o.ProbeInterval > 0 {
 		c.ProbeInterval = o.ProbeInterval
 		c.ProbeTimeout = o.ProbeInterval / 2
+	}
+	if len(o.Keys) > 0 {
+		kr, err := memberlist.NewKeyring(o.Keys[1:], o.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip keyring: %w", err)
+		}
+		c.Keyring = kr
+		c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
 	}
 	c.Delegate = delegate{m}
 	c.Events = eventDelegate{m}
@@ -267,10 +282,11 @@ func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
 	if n.Name == e.m.o.Name {
 		return
 	}
-	e.m.log.Info("node gone", "peer", n.Name)
+	left := n.State == memberlist.StateLeft
+	e.m.log.Info("node gone", "peer", n.Name, "left", left)
 	if e.m.o.OnLeave != nil {
 		name := n.Name
-		e.post(func() { e.m.o.OnLeave(name) })
+		e.post(func() { e.m.o.OnLeave(name, left) })
 	}
 }
 

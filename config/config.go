@@ -102,6 +102,10 @@ type Cluster struct {
 	Advertise      string        // address announced to peers, host or host:port; default "" = automatic
 	Join           []string      // peers to join: host:port, host, or a DNS name resolving to many; default none
 	RejoinInterval time.Duration // how often to retry joining while alone; default 10s; > 0
+	FailureGrace   time.Duration // how long a member gossip declared dead keeps its NATS route and goes unreported (node_down); default 30s; > 0
+	Secret         string        // cluster secret: keys separated by commas or newlines, the first one in use, each at least 16 characters; default none; secret
+	SecretFile     string        // file holding the cluster secret, one key a line ("#" comments); default none
+	Insecure       bool          // allow a cluster without a secret (gossip in clear, routes and client port open); default false
 }
 
 // Metrics configures the Prometheus endpoint (HCL block `metrics`).
@@ -186,6 +190,7 @@ func Default() *Config {
 		Cluster: Cluster{
 			Bind:           "0.0.0.0:7946",
 			RejoinInterval: 10 * time.Second,
+			FailureGrace:   30 * time.Second,
 		},
 	}
 }
@@ -235,6 +240,9 @@ func (c *Config) Redacted() *Config {
 	}
 	if r.Auth.APIKey != "" {
 		r.Auth.APIKey = "***"
+	}
+	if r.Cluster.Secret != "" {
+		r.Cluster.Secret = "***"
 	}
 	r.NATS.URL = redactURLs(r.NATS.URL)
 	return r

@@ -61,6 +61,10 @@ var options = []option{
 	{"gossip-bind", "cluster.bind", "memberlist gossip bind host:port", func(c *Config) any { return &c.Cluster.Bind }},
 	{"gossip-advertise", "cluster.advertise", "address announced to peers, host or host:port; empty picks one", func(c *Config) any { return &c.Cluster.Advertise }},
 	{"rejoin-interval", "cluster.rejoin_interval", "how often to retry joining while alone", func(c *Config) any { return &c.Cluster.RejoinInterval }},
+	{"failure-grace", "cluster.failure_grace", "how long a member declared dead keeps its NATS route before node_down is published", func(c *Config) any { return &c.Cluster.FailureGrace }},
+	{"cluster-secret", "cluster.secret", "cluster secret: comma-separated keys, the first in use (prefer the environment variable or a file)", func(c *Config) any { return &c.Cluster.Secret }},
+	{"cluster-secret-file", "cluster.secret_file", "file holding the cluster secret, one key a line, the first in use", func(c *Config) any { return &c.Cluster.SecretFile }},
+	{"cluster-insecure", "cluster.insecure", "allow a cluster without a secret: gossip in clear text, NATS routes open (trusted networks only)", func(c *Config) any { return &c.Cluster.Insecure }},
 
 	{"metrics-listen", "metrics.listen", "separate host:port for /metrics; empty serves it on the WebSocket port", func(c *Config) any { return &c.Metrics.Listen }},
 }

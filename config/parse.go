@@ -153,6 +153,10 @@ func (d *decoder) decode(src []byte, filename string) {
 					{"advertise", &cl.Advertise},
 					{"join", &cl.Join},
 					{"rejoin_interval", &cl.RejoinInterval},
+					{"failure_grace", &cl.FailureGrace},
+					{"secret", &cl.Secret},
+					{"secret_file", &cl.SecretFile},
+					{"insecure", &cl.Insecure},
 				})
 			}
 		case "metrics":

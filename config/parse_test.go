@@ -248,7 +248,7 @@ flow "x" {
 	want.NATS = NATS{Name: "nats", URL: "nats://u:p@n1:4222,nats://n2:4222", SubjectPrefix: "app.hub",
 		Listen: "127.0.0.1:4333", ClusterListen: "0.0.0.0:6333", Credentials: "/etc/hub/nats.creds"}
 	want.Auth = Auth{JWTPublicKeyFile: "/etc/hub/jwt.pem", JWTLeeway: time.Second, APIKey: "k"}
-	want.Cluster = Cluster{Bind: "0.0.0.0:7000", Advertise: "10.0.0.1:7000", Join: []string{"a:7000", "hub-headless"}, RejoinInterval: time.Minute}
+	want.Cluster = Cluster{Bind: "0.0.0.0:7000", Advertise: "10.0.0.1:7000", Join: []string{"a:7000", "hub-headless"}, RejoinInterval: time.Minute, FailureGrace: 30 * time.Second}
 	want.Metrics = Metrics{Listen: "127.0.0.1:9100"}
 	want.Flows = []Flow{{
 		Name: "x",

@@ -239,6 +239,9 @@ func (v *validator) cluster() {
 	if cl.RejoinInterval <= 0 {
 		v.add("Invalid rejoin interval", "rejoin_interval must be greater than zero.", "cluster.rejoin_interval", "cluster")
 	}
+	if cl.FailureGrace <= 0 {
+		v.add("Invalid failure grace", "failure_grace must be greater than zero.", "cluster.failure_grace", "cluster")
+	}
 	v.hostPort("metrics.listen", v.c.Metrics.Listen, true, "metrics")
 }
 

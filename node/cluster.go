@@ -20,20 +20,57 @@ type nodeEvent struct {
 	Event  string    `json:"event"`
 	Node   string    `json:"node"`
 	Time   time.Time `json:"time"`
-	Reason string    `json:"reason,omitempty"` // node_down: "left" or "failed"
+	Reason string    `json:"reason,omitempty"` // node_down: "left" or "failed"; node_up: "returned" for a node reported failed that came back
 	By     string    `json:"reported_by"`
 }
 
-// routes tracks the embedded NATS routes learned from gossip.
-type routeSet struct {
+// peers is what this node knows of the other members: their route
+// listeners, whether a round trip through NATS has proven that they
+// receive this node's traffic, and since when gossip has lost them.
+//
+// Gossip is not the truth about the NATS routes: a member declared dead by
+// one node's failure detector (a lost UDP probe, a partition elsewhere, a
+// node that was cut off gossiping stale news when it comes back) can be
+// back milliseconds later while its NATS route never stopped carrying
+// messages. So a member gossip loses keeps its route for Cluster.FailureGrace,
+// and after that for as long as the embedded server still has a live route
+// to it; only then is the route removed. node_down ("failed") is published
+// for a member still gone after the grace, once, and never for one that
+// came back.
+type peers struct {
 	mu     sync.Mutex
-	byNode map[string]string // node name → its route listener
+	byNode map[string]*peer
+	wake   chan struct{} // size 1: the prover has work
 }
 
-func (r *routeSet) list() []string {
-	out := make([]string, 0, len(r.byNode))
-	for _, a := range r.byNode {
-		out = append(out, a)
+type peer struct {
+	route    string    // its route listener; "" with an external NATS
+	alive    bool      // gossip lists it
+	gen      uint64    // bumped on every join and leave; a watcher of an older generation stops
+	proven   bool      // a ping through NATS came back since it (re)joined
+	goneAt   time.Time // when gossip lost it
+	reported bool      // this node published node_down "failed" for it
+}
+
+func (ps *peers) get(name string) *peer {
+	if ps.byNode == nil {
+		ps.byNode = map[string]*peer{}
+	}
+	p := ps.byNode[name]
+	if p == nil {
+		p = &peer{}
+		ps.byNode[name] = p
+	}
+	return p
+}
+
+// routes lists the route listeners to configure, sorted. Locked.
+func (ps *peers) routes() []string {
+	out := make([]string, 0, len(ps.byNode))
+	for _, p := range ps.byNode {
+		if p.route != "" {
+			out = append(out, p.route)
+		}
 	}
 	sort.Strings(out)
 	return out
@@ -42,16 +79,17 @@ func (r *routeSet) list() []string {
 // startCluster joins gossip. With the embedded NATS, each member's route
 // address travels in its gossip metadata and every node adds a NATS route
 // to each member it learns of, so the embedded servers form one NATS
-// cluster made of exactly the gossip members.
+// cluster made of the gossip members.
 func (n *Node) startCluster() error {
 	cfg := n.cfg
-	if cfg.Cluster.Bind == "" {
+	if !n.clustered() {
 		return nil
 	}
 	meta := cluster.NodeMeta{}
 	if n.ns != nil && n.ns.ClusterAddr() != nil {
 		meta.Route = n.ns.ClusterAddr().String()
 	}
+	n.peers.wake = make(chan struct{}, 1)
 	m, err := cluster.StartMembers(cluster.MembersOptions{
 		Name:           cfg.Node.Name,
 		Bind:           cfg.Cluster.Bind,
@@ -72,31 +110,105 @@ func (n *Node) startCluster() error {
 			n.peerJoined(name, meta)
 		}
 	}
+	n.bg.Add(2)
+	go n.prove()
 	go n.announce()
 	return nil
 }
 
-// announce publishes node_up once the embedded NATS has its routes to the
-// members gossip found (or after a few seconds), so the other nodes'
-// backends can hear it.
+// clustered reports whether the node runs gossip: it has peers to join, or
+// a cluster secret (others may join it), or insecure clustering was asked
+// for. A node with none of these is a single node and opens no cluster port.
+func (n *Node) clustered() bool {
+	c := &n.cfg.Cluster
+	return c.Bind != ""
+}
+
+// announce publishes node_up once every member gossip found has answered
+// through NATS, so the other nodes' backends can hear it.
 func (n *Node) announce() {
-	if n.ns != nil {
-		deadline := time.Now().Add(5 * time.Second)
-		for time.Now().Before(deadline) && n.ns.RoutedPeers() < n.members.Count()-1 && !n.draining.Load() {
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	// The peers' subscriptions reach this node's server over the new routes;
-	// a round trip to each proves they have arrived.
-	if q := n.barrierQ.Load(); q != nil {
-		deadline := time.Now().Add(5 * time.Second)
-		for !q.interestBarrier() && time.Now().Before(deadline) && !n.draining.Load() {
-			time.Sleep(50 * time.Millisecond)
+	defer n.bg.Done()
+	for !n.peersProven() {
+		select {
+		case <-n.quit:
+			return
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
 	if !n.draining.Load() {
 		n.publishNodeEvent(nodeEvent{Event: EventNodeUp, Node: n.Name()})
 	}
+}
+
+// prove pings each member not yet proven until it answers. The ping goes
+// out on the node's own NATS connection, behind every subscription the
+// node made, and its answer comes back over the same route, behind every
+// subscription the peer's server had sent when the route formed. So an
+// answer proves that a message published on that peer reaches this node's
+// subscribers, and one published here reaches the peer's: readiness waits
+// for it (see Ready).
+func (n *Node) prove() {
+	defer n.bg.Done()
+	ps := &n.peers
+	for {
+		ps.mu.Lock()
+		todo := map[string]uint64{}
+		for name, p := range ps.byNode {
+			if p.alive && !p.proven {
+				todo[name] = p.gen
+			}
+		}
+		ps.mu.Unlock()
+		if len(todo) == 0 {
+			select {
+			case <-n.quit:
+				return
+			case <-ps.wake:
+				continue
+			}
+		}
+		var wg sync.WaitGroup
+		for name, gen := range todo {
+			wg.Go(func() {
+				if _, err := n.nc.Request(n.bus.Subject("internal.node."+name+".ping"), nil, time.Second); err != nil {
+					return
+				}
+				ps.mu.Lock()
+				if p := ps.byNode[name]; p != nil && p.gen == gen {
+					p.proven = true
+				}
+				ps.mu.Unlock()
+			})
+		}
+		wg.Wait()
+		select {
+		case <-n.quit:
+			return
+		case <-ps.wake:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// peersProven reports whether every member gossip lists has answered a
+// ping through NATS since it joined.
+func (n *Node) peersProven() bool {
+	if n.members == nil {
+		return true
+	}
+	alive := n.members.Nodes()
+	ps := &n.peers
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for name := range alive {
+		if name == n.Name() {
+			continue
+		}
+		if p := ps.byNode[name]; p == nil || !p.proven {
+			return false
+		}
+	}
+	return true
 }
 
 // GossipAddr is the address other nodes join, "" without gossip.
@@ -116,65 +228,127 @@ func (n *Node) ClusterSize() int {
 }
 
 func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
-	if n.ns == nil || meta.Route == "" {
-		return
+	ps := &n.peers
+	ps.mu.Lock()
+	p := ps.get(name)
+	p.alive, p.proven, p.goneAt = true, false, time.Time{}
+	p.gen++
+	returned := p.reported
+	p.reported = false
+	if n.ns != nil && meta.Route != "" && p.route != meta.Route {
+		p.route = meta.Route
+		n.applyRoutes("adding nats route", name)
+		n.log.Info("nats route added", "peer", name, "route", meta.Route)
 	}
-	rs := &n.natsRoutes
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.byNode == nil {
-		rs.byNode = map[string]string{}
+	ps.mu.Unlock()
+	select {
+	case ps.wake <- struct{}{}:
+	default:
 	}
-	if rs.byNode[name] == meta.Route {
-		return
+	if returned && !n.draining.Load() {
+		n.publishNodeEvent(nodeEvent{Event: EventNodeUp, Node: name, Reason: "returned"})
 	}
-	rs.byNode[name] = meta.Route
-	if err := n.ns.SetRoutes(rs.list()); err != nil {
-		n.log.Warn("adding nats route", "peer", name, "route", meta.Route, "err", err)
-		return
-	}
-	n.log.Info("nats route added", "peer", name, "route", meta.Route)
 }
 
-func (n *Node) peerLeft(name string) {
-	if n.ns != nil {
-		// Forget the route of a node that is gone: it comes back (if it
-		// does) with a route address of its own.
-		rs := &n.natsRoutes
-		rs.mu.Lock()
-		if _, ok := rs.byNode[name]; ok {
-			delete(rs.byNode, name)
-			if err := n.ns.SetRoutes(rs.list()); err != nil {
-				n.log.Warn("removing nats route", "peer", name, "err", err)
-			}
+// applyRoutes gives the embedded server the routes of n.peers. Locked.
+func (n *Node) applyRoutes(doing, peer string) {
+	if err := n.ns.SetRoutes(n.peers.routes()); err != nil {
+		n.log.Warn(doing, "peer", peer, "err", err)
+	}
+}
+
+func (n *Node) peerLeft(name string, left bool) {
+	ps := &n.peers
+	ps.mu.Lock()
+	p := ps.get(name)
+	p.alive, p.proven, p.goneAt = false, false, time.Now()
+	p.gen++
+	gen := p.gen
+	if left {
+		// It left on purpose and reported itself; it comes back (if it
+		// does) as a new member with a route of its own.
+		delete(ps.byNode, name)
+		if n.ns != nil && p.route != "" {
+			n.applyRoutes("removing nats route", name)
+			n.log.Info("nats route removed", "peer", name, "reason", "left")
 		}
-		rs.mu.Unlock()
-	}
-	// The lowest-named node still alive reports a failure, so it is
-	// reported once; a node that leaves on purpose reports itself.
-	alive := n.members.Nodes()
-	names := make([]string, 0, len(alive))
-	for k := range alive {
-		names = append(names, k)
-	}
-	sort.Strings(names)
-	// A node that left on purpose has reported itself on NATS before
-	// leaving gossip (memberlist's leave callback does not say which it
-	// was), so the survivor waits a moment and reports only a failure.
-	if len(names) == 0 || names[0] != n.Name() || n.draining.Load() {
+		ps.mu.Unlock()
 		return
 	}
-	go func() {
-		time.Sleep(time.Second)
-		if q := n.barrierQ.Load(); q != nil {
-			if at, ok := q.left.Load(name); ok && time.Since(at.(time.Time)) < time.Minute {
-				return
+	ps.mu.Unlock()
+	n.bg.Go(func() { n.watchGone(name, gen) })
+}
+
+// watchGone follows a member gossip declared dead, until it comes back (a
+// newer generation) or the grace passes: then node_down is published, once,
+// and the route is removed as soon as the embedded server has no live
+// route to it any more.
+func (n *Node) watchGone(name string, gen uint64) {
+	grace := n.cfg.Cluster.FailureGrace
+	tick := min(max(grace/4, 10*time.Millisecond), time.Second)
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	ps := &n.peers
+	for {
+		select {
+		case <-n.quit:
+			return
+		case <-t.C:
+		}
+		ps.mu.Lock()
+		p := ps.byNode[name]
+		if p == nil || p.gen != gen {
+			ps.mu.Unlock()
+			return
+		}
+		if time.Since(p.goneAt) < grace {
+			ps.mu.Unlock()
+			continue
+		}
+		report := !p.reported && n.reportsFailureOf(name)
+		p.reported = p.reported || report
+		done := true
+		if n.ns != nil && p.route != "" {
+			if n.ns.HasRouteTo(name) {
+				// NATS still talks to it: gossip alone lost it. The
+				// route stays until NATS gives up on it too.
+				done = false
+			} else {
+				p.route = ""
+				n.applyRoutes("removing nats route", name)
+				n.log.Info("nats route removed", "peer", name, "reason", "failed")
 			}
 		}
-		if !n.draining.Load() {
+		ps.mu.Unlock()
+		if report {
 			n.publishNodeEvent(nodeEvent{Event: EventNodeDown, Node: name, Reason: "failed"})
 		}
-	}()
+		if done {
+			return
+		}
+	}
+}
+
+// reportsFailureOf reports whether this node is the one to publish the
+// failure of name: the lowest-named member alive, so it is reported once,
+// and only if name did not report leaving itself (its node_down "left"
+// arrived on NATS while memberlist may have seen only a failure).
+func (n *Node) reportsFailureOf(name string) bool {
+	if n.draining.Load() {
+		return false
+	}
+	if q := n.barrierQ.Load(); q != nil {
+		if at, ok := q.left.Load(name); ok && time.Since(at.(time.Time)) < time.Minute+n.cfg.Cluster.FailureGrace {
+			return false
+		}
+	}
+	lowest := n.Name()
+	for k := range n.members.Nodes() {
+		if k < lowest {
+			lowest = k
+		}
+	}
+	return lowest == n.Name()
 }
 
 func (n *Node) publishNodeEvent(e nodeEvent) {

@@ -45,7 +45,11 @@ type Node struct {
 	flows      *flows
 	queries    *queries
 	members    *cluster.Members // nil without gossip
-	natsRoutes routeSet
+	peers      peers
+
+	bg   sync.WaitGroup // goroutines of the cluster membership; stopped by quit
+	quit     chan struct{}
+	quitOnce sync.Once
 
 	metricsSrv *http.Server
 	metricsLn  net.Listener
@@ -68,7 +72,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, log: logger.With("node", cfg.Node.Name), auth: a}, nil
+	return &Node{cfg: cfg, log: logger.With("node", cfg.Node.Name), auth: a, quit: make(chan struct{})}, nil
 }
 
 // Start brings the node up: NATS, bus, actors, flows, cluster, then the
@@ -284,10 +288,15 @@ func (n *Node) Ready() (bool, map[string]bool) {
 		"not_draining": !n.draining.Load(),
 	}
 	if n.members != nil {
+		// Every member gossip lists has answered a ping through NATS
+		// since it joined (see prove): a message published anywhere now
+		// reaches this node's subscribers.
+		proven := n.peersProven()
 		checks["cluster"] = n.members.Joined()
 		if n.ns != nil {
-			// The embedded NATS has a route to every other member.
-			checks["nats_routes"] = n.ns.RoutedPeers() >= n.members.Count()-1
+			checks["nats_routes"] = proven && n.ns.RoutedPeers() >= n.members.Count()-1
+		} else {
+			checks["cluster"] = checks["cluster"] && proven
 		}
 	}
 	ok := true
@@ -348,6 +357,8 @@ func (n *Node) teardown() {
 	if n.members != nil {
 		n.leaveCluster()
 	}
+	n.quitOnce.Do(func() { close(n.quit) })
+	n.bg.Wait()
 	if n.metricsSrv != nil {
 		_ = n.metricsSrv.Close()
 	}
