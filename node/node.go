@@ -42,12 +42,12 @@ type Node struct {
 	sys *actors.System
 	gw  *gateway.Server
 
-	flows      *flows
-	queries    *queries
-	members    *cluster.Members // nil without gossip
-	peers      peers
+	flows   *flows
+	queries *queries
+	members *cluster.Members // nil without gossip
+	peers   peers
 
-	bg   sync.WaitGroup // goroutines of the cluster membership; stopped by quit
+	bg       sync.WaitGroup // goroutines of the cluster membership; stopped by quit
 	quit     chan struct{}
 	quitOnce sync.Once
 
