@@ -60,6 +60,7 @@ const (
 	flagClean                        // the close frame left; drain before closing the fd
 	flagHandshake                    // accepted, its request not yet served: not open
 	flagOutArmed                     // the epoll registration asks for EPOLLOUT
+	flagCutoff                       // closing as a slow consumer: end as soon as a write blocks
 )
 
 // fdClosed marks Conn.ioRef once the fd is to be closed.
@@ -117,8 +118,10 @@ func (c *Conn) Value() any {
 // on the network. payload must stay unchanged afterwards: it may be shared by
 // many connections and is written later by a flusher. Send returns false if
 // the connection is closing or closed, or if the payload would exceed the
-// write queue bounds, in which case the connection is closed with 1008
-// "slow_consumer". Safe for concurrent use.
+// write queue bounds, in which case the connection ends at once as a slow
+// consumer: Handler.OnClose gets 1008 "slow_consumer" right away when the
+// socket takes nothing more (the close frame is sent only if it still
+// fits). Safe for concurrent use.
 func (c *Conn) Send(payload []byte) bool {
 	s := c.s
 	c.mu.Lock()
@@ -127,17 +130,30 @@ func (c *Conn) Send(payload []byte) bool {
 		return false
 	}
 	if c.wq.len()+1 > s.cfg.WriteQueueFrames || int(c.wqBytes)+len(payload) > s.cfg.WriteQueueBytes {
-		s.stats.slowConsumers.Add(1)
-		// Drop what has not started to leave, so the close frame goes out as
-		// soon as the peer reads again.
-		c.dropUnstartedLocked()
-		c.startCloseLocked(ReasonSlowConsumer.Code(), ReasonSlowConsumer.String(), true)
-		c.mu.Unlock()
+		c.overflowLocked()
 		return false
 	}
 	c.enqueueLocked(ws.OpText, payload)
 	c.mu.Unlock()
 	return true
+}
+
+// overflowLocked ends c as a slow consumer, now: what has not started to
+// leave is dropped and the 1008 close frame queued; if the socket buffer is
+// full (the peer is not reading) the connection is finalized at once,
+// otherwise the flusher tries to write the close frame and finalizes as
+// soon as a write would block. It is called with c.mu held and unlocks it.
+func (c *Conn) overflowLocked() {
+	s := c.s
+	s.stats.slowConsumers.Add(1)
+	c.dropUnstartedLocked()
+	c.startCloseLocked(ReasonSlowConsumer.Code(), ReasonSlowConsumer.String(), true)
+	c.flags |= flagCutoff
+	blocked := c.flags&flagBlocked != 0
+	c.mu.Unlock()
+	if blocked {
+		s.finalize(c, ReasonSlowConsumer.Code(), ReasonSlowConsumer.String())
+	}
 }
 
 // Close starts closing the connection: it queues a close frame with code (0
@@ -225,12 +241,10 @@ func (c *Conn) onPing(p []byte) {
 	c.mu.Lock()
 	if c.flags&flagClosing == 0 {
 		if c.wq.len()+1 > c.s.cfg.WriteQueueFrames || int(c.wqBytes)+len(pong) > c.s.cfg.WriteQueueBytes {
-			c.s.stats.slowConsumers.Add(1)
-			c.dropUnstartedLocked()
-			c.startCloseLocked(ReasonSlowConsumer.Code(), ReasonSlowConsumer.String(), true)
-		} else {
-			c.enqueueLocked(ws.OpPong, pong)
+			c.overflowLocked()
+			return
 		}
+		c.enqueueLocked(ws.OpPong, pong)
 	}
 	c.mu.Unlock()
 }

@@ -65,7 +65,10 @@
 // hardware a write costs about 9 µs, so coalescing frames that pile up during a
 // burst is the main lever on fan-out throughput. A full socket buffer (EAGAIN)
 // keeps the rest queued and arms EPOLLOUT. The queue is bounded in bytes and
-// frames; overflowing it closes the connection with 1008 "slow_consumer".
+// frames; overflowing it ends the connection then, as 1008 "slow_consumer":
+// what has not started to leave is dropped and the close frame queued; if
+// the socket buffer is full, or the next write would block, the socket is
+// closed at once instead of waiting for the write timeout.
 //
 // # Sweeper
 //

@@ -7,6 +7,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -315,10 +316,13 @@ func TestServer_PongKeepsAlive(t *testing.T) {
 	}
 }
 
+// A member that stops reading is ended as soon as its queue overflows, not
+// after the write timeout: OnClose gets 1008 "slow_consumer" at once.
 func TestServer_SlowConsumerClosed(t *testing.T) {
 	h := newRecorder()
-	s := startServer(t, Config{WriteTimeout: 300 * time.Millisecond}, h)
-	_ = dial(t, s, "/ws") // never reads
+	s := startServer(t, Config{WriteTimeout: time.Minute}, h)
+	c := dial(t, s, "/ws") // never reads
+	_ = c.nc.(*net.TCPConn).SetReadBuffer(4096)
 	eventually(t, 5*time.Second, func() error {
 		if h.numOpen() != 1 {
 			return errors.New("not open")
@@ -326,15 +330,16 @@ func TestServer_SlowConsumerClosed(t *testing.T) {
 		return nil
 	})
 	conn := h.conn(0)
-	chunk := make([]byte, 64<<10)
-	refused := 0
-	for range 160 { // 10 MiB
+	chunk := make([]byte, 1<<10)
+	var refusedAt time.Time
+	for range 20000 { // 20 MiB
 		if !conn.Send(chunk) {
-			refused++
+			refusedAt = time.Now()
+			break
 		}
 	}
-	if refused == 0 {
-		t.Fatal("Send never refused 10 MiB")
+	if refusedAt.IsZero() {
+		t.Fatal("Send never refused 20 MiB")
 	}
 	eventually(t, 5*time.Second, func() error {
 		if got := h.closeOf(0); len(got) != 1 || got[0] != (closeEvent{1008, "slow_consumer"}) {
@@ -342,12 +347,52 @@ func TestServer_SlowConsumerClosed(t *testing.T) {
 		}
 		return nil
 	})
+	if took := time.Since(refusedAt); took > 5*time.Second {
+		t.Fatalf("OnClose %v after the overflow", took)
+	}
 	if conn.Send([]byte("x")) {
 		t.Fatal("Send after close = true")
 	}
-	if st := s.Stats(); st.SlowConsumers == 0 {
-		t.Fatalf("SlowConsumers = 0")
+	st := s.Stats()
+	if st.SlowConsumers != 1 || st.Closed["slow_consumer"] != 1 || s.NumConns() != 0 {
+		t.Fatalf("SlowConsumers %d, closed %v, open %d", st.SlowConsumers, st.Closed, s.NumConns())
 	}
+}
+
+// An overflow while the socket still takes data (a burst faster than the
+// flushers) sends the close frame, and the peer reads it after what was
+// already leaving.
+func TestServer_SlowConsumerGetsCloseFrame(t *testing.T) {
+	h := newRecorder()
+	h.echo = false
+	s := startServer(t, Config{WriteQueueFrames: 8, WriteTimeout: time.Minute}, h)
+	c := dial(t, s, "/ws")
+	eventually(t, 5*time.Second, func() error {
+		if h.numOpen() != 1 {
+			return errors.New("not open")
+		}
+		return nil
+	})
+	conn := h.conn(0)
+	refused := false
+	for range 1000 {
+		if !conn.Send([]byte("burst")) {
+			refused = true
+			break
+		}
+	}
+	if !refused {
+		t.Fatal("Send never refused 1,000 frames over a queue of 8")
+	}
+	if code, reason := c.expectClose(); code != 1008 || reason != "slow_consumer" {
+		t.Fatalf("close frame %d %q", code, reason)
+	}
+	eventually(t, 5*time.Second, func() error {
+		if got := h.closeOf(0); len(got) != 1 || got[0] != (closeEvent{1008, "slow_consumer"}) {
+			return fmt.Errorf("OnClose = %v", got)
+		}
+		return nil
+	})
 }
 
 func TestServer_CloseKickedSeenByClient(t *testing.T) {

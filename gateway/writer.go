@@ -167,6 +167,10 @@ func (f *flusher) flush(c *Conn) {
 		c.progress = time.Now().UnixNano()
 	}
 	switch {
+	case (wouldBlock(err) || (err == nil && n < wlen)) && c.flags&flagCutoff != 0:
+		// A slow consumer's close frame does not fit: end it now.
+		c.flags &^= flagScheduled
+		finalizeAs = ReasonSlowConsumer
 	case wouldBlock(err) || (err == nil && n < wlen):
 		// The socket buffer is full: wait for EPOLLOUT.
 		c.flags |= flagBlocked

@@ -150,17 +150,17 @@ func TestHostileClientDoesNotHurtOthers(t *testing.T) {
 }
 
 // A member that never reads is cut off as a slow consumer while a room
-// receives 30,000 messages of 1 KiB; the node's heap stays bounded and a
-// reading member gets every message.
+// receives 20,000 messages of 1 KiB: it ends when its queue overflows, not
+// after the write timeout (a minute here), and is counted once; the node's
+// heap stays bounded and a reading member gets every message.
 func TestSlowConsumerBounded(t *testing.T) {
 	if testing.Short() {
-		t.Skip("30,000 messages")
+		t.Skip("20,000 messages")
 	}
 	c := hubtest.Config(t)
-	// The stuck member's close frame never leaves: it ends after the write
-	// timeout, which must fall inside the wait for its event below.
-	c.WebSocket.WriteTimeout = 3 * time.Second
+	c.WebSocket.WriteTimeout = time.Minute
 	n := hubtest.Start(t, c)
+	before := scrape(t, n.HTTPURL())
 	nc := hubtest.NATS(t, n.NATSURL())
 	disconnects := hubtest.Events(t, nc, "hub.events.disconnect")
 	reader := hubtest.Dial(t, n.WSURL()+"?user=reader", nil)
@@ -182,7 +182,8 @@ func TestSlowConsumerBounded(t *testing.T) {
 		})
 	}
 
-	const count = 30000
+	const count = 20000
+	var cutAt atomic.Int64 // when the reader had the message the stuck member's event came with
 	payload := make([]byte, 1024)
 	for i := range payload {
 		payload[i] = 'x'
@@ -223,6 +224,16 @@ func TestSlowConsumerBounded(t *testing.T) {
 			_ = nc.Publish("hub.room.r", []byte(fmt.Sprintf(`{"n":%d,"p":"%s"}`, i, payload)))
 		}
 	}()
+	var ev protocol.Event
+	var evAfter time.Duration
+	gotEvent := make(chan struct{})
+	start := time.Now()
+	go func() {
+		defer close(gotEvent)
+		ev, _ = hubtest.NextEvent(t, disconnects, func(e protocol.Event) bool { return e.User == "stuck" })
+		cutAt.Store(received.Load())
+		evAfter = time.Since(start)
+	}()
 	for i := 0; i < count; i++ {
 		received.Store(int64(i))
 		m := reader.Expect("message")
@@ -233,9 +244,27 @@ func TestSlowConsumerBounded(t *testing.T) {
 	}
 	close(stop)
 	<-sampled
-	ev, _ := hubtest.NextEvent(t, disconnects, func(e protocol.Event) bool { return e.User == "stuck" })
+	<-gotEvent
 	if ev.Reason != "slow_consumer" {
 		t.Fatalf("stuck client ended with %q, want slow_consumer", ev.Reason)
+	}
+	// The stuck member's queue (1,024 frames) overflows within the first
+	// few thousand messages; its event comes then, long before the write
+	// timeout.
+	t.Logf("the stuck member's disconnect event came while the reader had %d of %d messages, %v after the first (the write timeout is %v)", cutAt.Load(), count, evAfter.Round(time.Millisecond), c.WebSocket.WriteTimeout)
+	if at := cutAt.Load(); at >= count-1 {
+		t.Fatalf("the disconnect event came only after all %d messages", count)
+	}
+	after := scrape(t, n.HTTPURL())
+	delta := func(re string) float64 { return value(after, re) - value(before, re) }
+	if d := delta(`hub_slow_consumers_total`); d != 1 {
+		t.Errorf("hub_slow_consumers_total grew by %v, want 1", d)
+	}
+	if d := value(after, `hub_transport_closed_total\{reason="slow_consumer"\}`) - value(before, `hub_transport_closed_total\{reason="slow_consumer"\}`); d != 1 {
+		t.Errorf("hub_transport_closed_total{reason=slow_consumer} grew by %v, want 1", d)
+	}
+	if d := delta(`hub_deliveries_dropped_total`); d < 1 {
+		t.Errorf("hub_deliveries_dropped_total grew by %v, want at least the refused frame", d)
 	}
 	grew := int64(peak) - int64(base.HeapAlloc)
 	t.Logf("live heap grew by at most %.1f MiB (peak %.1f MiB) while %d messages of 1 KiB went to a room with a stuck member", float64(grew)/(1<<20), float64(peak)/(1<<20), count)
