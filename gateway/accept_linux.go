@@ -322,21 +322,10 @@ func (w *rawResponse) finish() {
 	w.c.mu.Unlock()
 }
 
-// upgrade checks the handshake headers of r and writes the 101 response. It
-// returns false, with the refusal buffered, if r is not a valid upgrade.
+// upgrade writes the 101 response to r, whose handshake headers serveWS has
+// checked. It returns false if the socket did not take it.
 func (w *rawResponse) upgrade(r *http.Request) bool {
-	if r.Header.Get("Sec-WebSocket-Version") != "13" {
-		w.Header().Set("Sec-WebSocket-Version", "13")
-		w.WriteHeader(http.StatusUpgradeRequired)
-		_, _ = w.Write([]byte("unsupported websocket version\n"))
-		return false
-	}
 	key := r.Header.Get("Sec-WebSocket-Key")
-	if k, err := base64.StdEncoding.DecodeString(key); err != nil || len(k) != 16 {
-		w.WriteHeader(http.StatusBadRequest)
-		_, _ = w.Write([]byte("bad Sec-WebSocket-Key\n"))
-		return false
-	}
 	b := make([]byte, 0, 160)
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = appendAcceptKey(b, key)

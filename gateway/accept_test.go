@@ -124,24 +124,43 @@ func TestAccept_HTTPThenUpgradeOnOneConnection(t *testing.T) {
 	})
 }
 
-// Handshakes with a wrong version or key are refused, and counted.
+// Handshakes with a wrong version or key are refused with a JSON body, and
+// counted, both on a fresh connection and on a keep-alive one that made a
+// plain request first (the hijack path); so is another method than GET.
 func TestAccept_BadHandshakeHeaders(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{}, h)
-	for _, tc := range []struct {
-		from, to string
-		status   int
-	}{
-		{"Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8", http.StatusUpgradeRequired},
-		{"dGhlIHNhbXBsZSBub25jZQ==", "short", http.StatusBadRequest},
-	} {
-		c, br := rawClient(t, s)
-		c.writeRaw([]byte(strings.Replace(upgradeHead, tc.from, tc.to, 1)))
-		if resp := readResponse(t, br); resp.StatusCode != tc.status {
-			t.Fatalf("%s: status %d, want %d", tc.to, resp.StatusCode, tc.status)
+	for _, first := range []string{"", "GET /other HTTP/1.1\r\nHost: x\r\n\r\n"} {
+		for _, tc := range []struct {
+			from, to string
+			status   int
+			body     string
+		}{
+			{"Sec-WebSocket-Version: 13", "Sec-WebSocket-Version: 8", http.StatusUpgradeRequired, `{"error":"unsupported websocket version: only 13"}`},
+			{"Sec-WebSocket-Version: 13\r\n", "", http.StatusUpgradeRequired, `{"error":"unsupported websocket version: only 13"}`},
+			{"dGhlIHNhbXBsZSBub25jZQ==", "short", http.StatusBadRequest, `{"error":"bad Sec-WebSocket-Key"}`},
+			{"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", http.StatusBadRequest, `{"error":"bad Sec-WebSocket-Key"}`},
+			{"GET /ws", "POST /ws", http.StatusMethodNotAllowed, `{"error":"method not allowed: a websocket upgrade is a GET"}`},
+		} {
+			c, br := rawClient(t, s)
+			if first != "" {
+				c.writeRaw([]byte(first))
+				resp := readResponse(t, br)
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+			c.writeRaw([]byte(strings.Replace(upgradeHead, tc.from, tc.to, 1)))
+			resp := readResponse(t, br)
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != tc.status || strings.TrimSpace(string(body)) != tc.body || resp.Header.Get("Content-Type") != "application/json" {
+				t.Fatalf("%q after %q: %d %s %q, want %d %s", tc.to, first, resp.StatusCode, resp.Header.Get("Content-Type"), body, tc.status, tc.body)
+			}
+			if tc.status == http.StatusUpgradeRequired && resp.Header.Get("Sec-WebSocket-Version") != "13" {
+				t.Fatalf("426 without Sec-WebSocket-Version: 13: %v", resp.Header)
+			}
 		}
 	}
-	if st := s.Stats(); st.Rejected[RejectHandshake] != 2 || h.numOpen() != 0 {
+	if st := s.Stats(); st.Rejected[RejectHandshake] != 8 || st.Rejected[RejectBadRequest] != 2 || h.numOpen() != 0 {
 		t.Fatalf("rejected %v, opened %d", st.Rejected, h.numOpen())
 	}
 }

@@ -19,8 +19,10 @@
 // may still upgrade later, by hijack. An upgrade is checked in this order:
 // draining (503), a plain GET (400), MaxConns (503), MaxConnsPerIP (503),
 // Origin (403), Handler.Authenticate (401 or the *HTTPError's status), then
-// the WebSocket version (426) and key (400). Rejections carry a JSON body
-// {"error":"..."}.
+// the WebSocket version (426) and key (400); another method than GET on the
+// path is refused with 405. Every refusal carries the JSON body
+// {"error":"..."} (on both paths: the hijack path checks the headers before
+// gobwas/ws, whose own refusals are plain text).
 //
 // Measured with `hub bench -case connect` (BENCHMARKS.md): net/http's
 // connection serving was 35% of the hub's CPU per accepted connection.

@@ -183,7 +183,7 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 
 	mux := http.NewServeMux()
 	s.wsPattern = "GET " + cfg.Path
-	if err := registerRoutes(mux, s.wsPattern, http.HandlerFunc(s.serveWS), api); err != nil {
+	if err := registerRoutes(mux, s.wsPattern, http.HandlerFunc(s.serveWS), http.HandlerFunc(s.methodNotAllowed), cfg.Path, api); err != nil {
 		return nil, err
 	}
 	s.mux = mux
@@ -195,13 +195,18 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 	return s, nil
 }
 
-func registerRoutes(mux *http.ServeMux, pattern string, ws, api http.Handler) (err error) {
+func registerRoutes(mux *http.ServeMux, pattern string, ws, other http.Handler, path string, api http.Handler) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("gateway: path pattern %q: %v", pattern, r)
 		}
 	}()
 	mux.Handle(pattern, ws)
+	// Other methods on the WebSocket path get a JSON 405, not ServeMux's
+	// plain-text one.
+	if path != "/" {
+		mux.Handle(path, other)
+	}
 	mux.Handle("/", api)
 	return nil
 }

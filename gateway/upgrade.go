@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -136,6 +137,25 @@ func (s *Server) Reserve(remoteAddr string) (release func(), msg string, ok bool
 	return func() { once.Do(func() { s.release(ip) }) }, "", true
 }
 
+// checkHandshake checks the WebSocket headers of an upgrade request (RFC
+// 6455 §4.2.1): it returns the refusal's status and message, or 0.
+func checkHandshake(r *http.Request) (status int, msg string) {
+	if r.Header.Get("Sec-WebSocket-Version") != "13" {
+		return http.StatusUpgradeRequired, "unsupported websocket version: only 13"
+	}
+	if k, err := base64.StdEncoding.DecodeString(r.Header.Get("Sec-WebSocket-Key")); err != nil || len(k) != 16 {
+		return http.StatusBadRequest, "bad Sec-WebSocket-Key"
+	}
+	return 0, ""
+}
+
+// methodNotAllowed answers a request on Config.Path with another method
+// than GET.
+func (s *Server) methodNotAllowed(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Allow", "GET")
+	s.reject(w, RejectBadRequest, http.StatusMethodNotAllowed, "method not allowed: a websocket upgrade is a GET")
+}
+
 // serveWS checks and upgrades a request on Config.Path.
 func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if s.draining.Load() {
@@ -174,6 +194,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			msg = http.StatusText(status)
 		}
 		s.reject(w, RejectAuth, status, msg)
+		return
+	}
+
+	if status, msg := checkHandshake(r); status != 0 {
+		if status == http.StatusUpgradeRequired {
+			w.Header().Set("Sec-WebSocket-Version", "13")
+		}
+		s.reject(w, RejectHandshake, status, msg)
 		return
 	}
 
