@@ -3,6 +3,8 @@
 // /client/hub-client.js.
 package js
 
+//go:generate go run gen.go
+
 import _ "embed"
 
 // Source is hub-client.js.
