@@ -15,9 +15,9 @@ build: ## build bin/hub
 run: build ## start one node in development mode with embedded NATS
 	./bin/hub -dev -demo
 
-test: ## the whole suite, race detector on
+test: ## the whole suite, race detector on; skipped tests and why are listed at the end
 	$(GO) vet $(PKGS)
-	$(GO) test -race -count=1 -timeout 15m $(PKGS)
+	$(GO) tool gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- -race -count=1 -timeout 15m $(PKGS)
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
