@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -174,6 +175,102 @@ func TestRateLimitCutsOff(t *testing.T) {
 		defer sk.mu.Unlock()
 		return sk.closed == "rate_limit"
 	})
+}
+
+// floodClock is a settable clock for the rate limit.
+type floodClock struct{ ns atomic.Int64 }
+
+func (c *floodClock) now() time.Time { return time.Unix(0, c.ns.Load()) }
+
+// paced sends frames at the given instants (offsets on c's clock), one at a
+// time, each handled before the clock moves on. It returns how many were
+// refused with error 202 and when (on the clock) the connection was closed,
+// or -1.
+func paced(t *testing.T, at []time.Duration) (refused int, closedAt time.Duration) {
+	t.Helper()
+	clock := &floodClock{}
+	clock.ns.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	start := clock.ns.Load()
+	b := &bus{subs: map[string]bool{}}
+	s := New(Options{Node: "n1", Bus: b, MessagesPerSecond: 50, MessageBurst: 100, Now: clock.now})
+	b.sys = s
+	t.Cleanup(s.Shutdown)
+	sk := &sink{}
+	c := s.Open(sk, &OpenRequest{})
+	for i, d := range at {
+		clock.ns.Store(start + int64(d))
+		c.Frame(&protocol.Frame{Type: protocol.TypeMessage, Data: []byte(`1`), ID: []byte(fmt.Sprint(i + 1))})
+		// Every frame is answered (ack or error 202) unless cut off.
+		eventually(t, "the answer", func() bool {
+			sk.mu.Lock()
+			defer sk.mu.Unlock()
+			return int(sk.n.Load()) == i+1 || sk.closed != ""
+		})
+		sk.mu.Lock()
+		closed := sk.closed
+		sk.mu.Unlock()
+		if closed != "" {
+			if closed != "rate_limit" {
+				t.Fatalf("closed with %q", closed)
+			}
+			return countRefused(sk), d
+		}
+	}
+	return countRefused(sk), -1
+}
+
+func countRefused(sk *sink) int {
+	n := 0
+	code := fmt.Sprintf(`"code":%d`, protocol.ErrRateLimited.Code)
+	for _, f := range sk.all() {
+		if strings.HasPrefix(f, `{"type":"error"`) && strings.Contains(f, code) {
+			n++
+		}
+	}
+	return n
+}
+
+// A flood at 200 frames/s against a limit of 50/s (burst 100) is closed
+// even though one frame in four is accepted: after its burst (about 0.7 s)
+// the refusals outpace their drain and the connection is cut well within
+// the next second.
+func TestRateLimit_SlowFloodIsClosed(t *testing.T) {
+	var at []time.Duration
+	for i := range 2000 { // 10 s at 200/s
+		at = append(at, time.Duration(i)*5*time.Millisecond)
+	}
+	refused, closedAt := paced(t, at)
+	t.Logf("200 frames/s against 50/s: closed at %v after %d refusals", closedAt, refused)
+	if closedAt < 0 {
+		t.Fatalf("never closed; %d frames refused", refused)
+	}
+	if closedAt > 2*time.Second {
+		t.Fatalf("closed only at %v", closedAt)
+	}
+}
+
+// A client that keeps within its rate but bursts (100 frames at once, every
+// 2 s, the most the bucket refills), or that overshoots now and then (105
+// frames at once every 10 s: 5 refusals each time), is never closed.
+func TestRateLimit_BurstyClientNotClosed(t *testing.T) {
+	var compliant []time.Duration
+	for burst := range 8 {
+		for i := range 100 {
+			compliant = append(compliant, time.Duration(burst)*2*time.Second+time.Duration(i)*100*time.Microsecond)
+		}
+	}
+	if refused, closedAt := paced(t, compliant); refused != 0 || closedAt >= 0 {
+		t.Fatalf("compliant bursts: %d refused, closed at %v", refused, closedAt)
+	}
+	var over []time.Duration
+	for burst := range 6 {
+		for i := range 105 {
+			over = append(over, time.Duration(burst)*10*time.Second+time.Duration(i)*100*time.Microsecond)
+		}
+	}
+	if refused, closedAt := paced(t, over); refused != 30 || closedAt >= 0 {
+		t.Fatalf("bursts 5 over: %d refused (want 30), closed at %v", refused, closedAt)
+	}
 }
 
 func TestConnIDs(t *testing.T) {

@@ -33,13 +33,19 @@ var framesByType = func() []prometheus.Counter {
 	return out
 }()
 
-// RateLimitStrikes is how many frames in a row a connection may send over
-// its rate limit (each answered with error 202) before it is closed with
-// 1008 "rate_limit".
-const RateLimitStrikes = 20
-
-// Conn.strikes counts up to RateLimitStrikes in a uint8.
-const _ = uint8(RateLimitStrikes)
+// The flood policy. Each frame refused by the rate limit (answered with
+// error 202) adds one strike; strikes drain at RateLimitStrikeDrain per
+// second; the refusal that brings them to RateLimitStrikes closes the
+// connection with 1008 "rate_limit". So 20 refusals in a row close it, and
+// so does a sustained flood however slow, as long as more than 2 of its
+// frames a second are refused (200 frames/s against 50/s is closed about a
+// tenth of a second after its burst allowance is spent, 60/s against 50/s
+// after about 2.5 s), while a client that overshoots now and then (fewer
+// than 20 refusals within 10 s) is only told.
+const (
+	RateLimitStrikes     = 20
+	RateLimitStrikeDrain = 2 // strikes forgiven per second
+)
 
 // Conn is the actor of one client connection. It owns the connection's
 // state (user, rooms, rate limit) and is the only writer of it; the
@@ -57,15 +63,15 @@ type Conn struct {
 	peer        string
 	rooms       []string
 	globs       []string
-	meta        []byte // pre-encoded event fields, exact size
-	connectedAt int64  // unix nanoseconds
-	tokens      float64
+	meta        []byte        // pre-encoded event fields, exact size
+	connectedAt int64         // unix nanoseconds
 	last        time.Duration // when the rate limit last counted a frame, since sys.epoch
-	strikes     uint8         // frames refused by the rate limit in a row, up to RateLimitStrikes
+	tokens      float32       // the rate limit's bucket, up to MessageBurst
+	strikes     float32       // refusals not yet forgiven (the flood policy), below RateLimitStrikes
+	allSlot     int32         // position+1 in the broadcast group's members, 0 outside; that group's actor owns it
 	counted     bool          // last is set
 	cut         bool          // closed by the hub; frames still in flight are ignored
 	ended       bool
-	allSlot     int32 // position+1 in the broadcast group's members, 0 outside; that group's actor owns it
 }
 
 // Messages of a connection actor.
@@ -203,10 +209,9 @@ func (c *Conn) allow() bool {
 	// reading, as comparing two times does.
 	now := c.sys.opts.Now().Sub(c.sys.epoch)
 	if c.counted {
-		c.tokens += (now - c.last).Seconds() * rate
-		if burst := float64(c.sys.opts.MessageBurst); c.tokens > burst {
-			c.tokens = burst
-		}
+		elapsed := (now - c.last).Seconds()
+		c.tokens = min(c.tokens+float32(elapsed*rate), float32(c.sys.opts.MessageBurst))
+		c.strikes = max(c.strikes-float32(elapsed*RateLimitStrikeDrain), 0)
 	}
 	c.last, c.counted = now, true
 	if c.tokens < 1 {
@@ -229,7 +234,6 @@ func (c *Conn) handle(f *protocol.Frame) {
 		}
 		return
 	}
-	c.strikes = 0
 	s := c.sys
 	switch f.Type {
 	case protocol.TypeJoinRoom:

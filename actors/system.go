@@ -215,7 +215,7 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 		peer:        r.Peer,
 		connectedAt: s.opts.Now().UnixNano(),
 		globs:       r.RoomGlobs,
-		tokens:      float64(s.opts.MessageBurst),
+		tokens:      float32(s.opts.MessageBurst),
 	}
 	meta := r.ConnMeta
 	meta.ConnectionID, meta.Node = c.ID(), s.opts.Node

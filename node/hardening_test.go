@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/hubrt/hub/internal/hubtest"
@@ -302,5 +303,46 @@ func TestHandshakeTimeout(t *testing.T) {
 	}
 	if took := time.Since(start); took > 3*time.Second {
 		t.Fatalf("half-sent upgrade held for %v", took)
+	}
+}
+
+// A flood at 200 frames/s against the default limit (50/s, burst 100) is
+// cut off with 1008 "rate_limit", although one frame in four is accepted
+// (which used to reset the count of refusals in a row forever).
+func TestLimits_SlowFloodClosed(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	nc := hubtest.NATS(t, n.NATSURL())
+	disconnects := hubtest.Events(t, nc, "hub.events.disconnect")
+	c := hubtest.Dial(t, n.WSURL()+"?user=flooder", nil)
+	done := make(chan struct{})
+	defer close(done)
+	start := time.Now()
+	go func() {
+		tk := time.NewTicker(5 * time.Millisecond)
+		defer tk.Stop()
+		for range 2000 { // 10 s at most
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+			}
+			_ = c.Conn().SetWriteDeadline(time.Now().Add(time.Second))
+			if err := wsutil.WriteClientText(c.Conn(), []byte(`{"type":"message","data":1}`)); err != nil {
+				return
+			}
+		}
+	}()
+	code, reason := c.Closed()
+	took := time.Since(start)
+	t.Logf("closed %d %q after %v", code, reason, took.Round(time.Millisecond))
+	if code != 1008 || reason != "rate_limit" {
+		t.Fatalf("closed %d %q, want 1008 rate_limit", code, reason)
+	}
+	// The burst lasts about 0.7 s at this pace, the 20 strikes 0.15 s more.
+	if took > 5*time.Second {
+		t.Fatalf("closed only after %v", took)
+	}
+	if ev, _ := hubtest.NextEvent(t, disconnects, func(e protocol.Event) bool { return e.User == "flooder" }); ev.Reason != "rate_limit" {
+		t.Fatalf("disconnect reason %q", ev.Reason)
 	}
 }
