@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"path"
 	"slices"
 	"strconv"
 	"time"
@@ -10,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hubrt/hub/metrics"
+	"github.com/hubrt/hub/namespace"
 	"github.com/hubrt/hub/protocol"
 )
 
@@ -245,6 +245,12 @@ func (c *Conn) handle(f *protocol.Frame) {
 			c.fail(f.ID, protocol.ErrRoomForbidden)
 			return
 		}
+		// The room's namespace may refuse anonymous members. (A namespace's
+		// join_proxy, when set, is asked here too, before the room is joined.)
+		if ns, ok := s.opts.Namespaces.Lookup(f.Room); ok && !ns.Anonymous && c.user == "" {
+			c.fail(f.ID, protocol.ErrAnonymousForbidden)
+			return
+		}
 		if max := s.opts.MaxRoomsPerConn; max > 0 && len(c.rooms) >= max {
 			c.fail(f.ID, protocol.ErrTooManyRooms)
 			return
@@ -270,7 +276,7 @@ func (c *Conn) handle(f *protocol.Frame) {
 				c.fail(f.ID, protocol.ErrNotJoined)
 				return
 			}
-			if !s.opts.ClientPublish {
+			if ns, _ := s.opts.Namespaces.Lookup(f.Room); !ns.MayPublish(s.opts.ClientPublish) {
 				c.fail(f.ID, protocol.ErrPublishDisabled)
 				return
 			}
@@ -299,12 +305,14 @@ func (c *Conn) ack(id []byte) {
 	}
 }
 
+// mayJoin applies the token's "rooms" claim: NATS-style patterns ("*" one
+// token, ">" the rest; see namespace.Match).
 func (c *Conn) mayJoin(room string) bool {
 	if c.globs == nil {
 		return true
 	}
 	for _, g := range c.globs {
-		if ok, _ := path.Match(g, room); ok {
+		if namespace.Match(g, room) {
 			return true
 		}
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/hubrt/hub/namespace"
 	"github.com/hubrt/hub/protocol"
 )
 
@@ -65,7 +66,10 @@ type Options struct {
 	MaxRoomsPerConn   int     // 0 = unlimited
 	MessagesPerSecond float64 // per connection; 0 = unlimited
 	MessageBurst      int
-	ClientPublish     bool // clients may send to rooms
+	ClientPublish     bool // clients may send to rooms, unless the room's namespace says otherwise
+	// Namespaces holds the options of groups of rooms (client_publish,
+	// anonymous); nil: every room gets the defaults above.
+	Namespaces *namespace.Set
 	ClientDirect      bool // clients may send to users
 	Now               func() time.Time
 	// OnEvent, when set, sees each event after it is published, with the
@@ -200,7 +204,7 @@ func NodeOf(id string) string {
 // (Open fills in ConnectionID and Node) and the rooms it may join.
 type OpenRequest struct {
 	protocol.ConnMeta
-	RoomGlobs []string // nil: every room may be joined
+	RoomGlobs []string // NATS-style patterns (namespace.Match) of the rooms it may join; nil: every room
 }
 
 // Open starts the actor of a new connection and publishes its connect event

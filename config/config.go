@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/hubrt/hub/namespace"
 )
 
 // Connector types as written in `connector "name" { type = ... }`, and the
@@ -36,7 +38,10 @@ type Config struct {
 	Cluster   Cluster
 	Metrics   Metrics
 	Flows     []Flow // in file order
-	Source    string // the config file read; "" when none
+	// Namespaces are the option groups of rooms (SPEC §9), in file order;
+	// a room belongs to the first whose pattern matches (NamespaceSet).
+	Namespaces []namespace.Namespace
+	Source     string // the config file read; "" when none
 
 	// origins records where each value came from (file position, flag or
 	// environment variable), keyed like "ws.port", so Validate can say
@@ -267,6 +272,25 @@ func (c *Config) clone() *Config {
 	}
 	if c.Flows == nil {
 		r.Flows = nil
+	}
+	if c.Namespaces != nil {
+		r.Namespaces = make([]namespace.Namespace, len(c.Namespaces))
+		for i, ns := range c.Namespaces {
+			ns.Rooms = append([]string(nil), ns.Rooms...)
+			if ns.ClientPublish != nil {
+				v := *ns.ClientPublish
+				ns.ClientPublish = &v
+			}
+			if ns.History != nil {
+				h := *ns.History
+				ns.History = &h
+			}
+			if ns.Presence != nil {
+				p := *ns.Presence
+				ns.Presence = &p
+			}
+			r.Namespaces[i] = ns
+		}
 	}
 	if c.origins != nil {
 		r.origins = make(map[string]origin, len(c.origins))

@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// config may use the standard library, HCL and cty, and protocol (pure); no
+// config may use the standard library, HCL and cty, protocol and namespace (pure); no
 // other project package and nothing that does network I/O on its own.
 func TestDeps(t *testing.T) {
 	out, err := exec.Command("go", "list", "-deps", ".").Output()
@@ -14,7 +14,7 @@ func TestDeps(t *testing.T) {
 		t.Skipf("go list: %v", err)
 	}
 	for dep := range strings.FieldsSeq(string(out)) {
-		if strings.HasPrefix(dep, "github.com/hubrt/hub/") && dep != "github.com/hubrt/hub/config" && dep != "github.com/hubrt/hub/protocol" {
+		if strings.HasPrefix(dep, "github.com/hubrt/hub/") && dep != "github.com/hubrt/hub/config" && dep != "github.com/hubrt/hub/protocol" && dep != "github.com/hubrt/hub/namespace" {
 			t.Errorf("config imports %s", dep)
 		}
 		for _, banned := range []string{"github.com/nats-io/", "github.com/hashicorp/memberlist", "github.com/gobwas/", "github.com/asynkron/", "log/slog"} {

@@ -81,6 +81,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "cluster"},
 		{Type: "metrics"},
 		{Type: "flow", LabelNames: []string{"name"}},
+		{Type: "namespace", LabelNames: []string{"name"}},
 	},
 }
 
@@ -165,6 +166,8 @@ func (d *decoder) decode(src []byte, filename string) {
 			}
 		case "flow":
 			d.flow(b)
+		case "namespace":
+			d.namespace(b)
 		}
 	}
 	// Resolve endpoint kinds now that every connector is known; flows may

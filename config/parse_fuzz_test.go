@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 		`flow "f" { from { connector = "bus" operation = "a.>" } to { connector = "ws" operation = "send_to_room" target = "input.a.b" } }`,
 		"cluster { join = [\"a\", \"${\"b\"}\"] bind = \"0.0.0.0:1\" }",
 		"node { x = { a = 1 b = 2 } y = <<EOT\nhi\nEOT\n}",
+		"namespace \"chat\" {\n  rooms = [\"chat.>\", \"dm.*\"]\n  anonymous = false\n  history { size = 10 ttl = \"1m\" storage = \"memory\" }\n  presence { join_leave = true }\n}\nnamespace \"b\" { rooms = [\"*.x\"] }",
 		"}}} {{{ = = \"",
 		"",
 	} {

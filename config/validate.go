@@ -26,6 +26,7 @@ func (c *Config) Validate() error {
 	v.auth()
 	v.cluster()
 	v.flows()
+	v.namespaces()
 	// Report in file order; problems from flags and env come last.
 	slices.SortStableFunc(v.errs, func(a, b error) int {
 		pa, pb := errPos(a), errPos(b)

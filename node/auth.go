@@ -19,11 +19,12 @@ import (
 // identity is who a connection is, as the upgrade established it.
 type identity struct {
 	user  string
-	rooms []string // glob patterns from the "rooms" claim; nil = any room
+	rooms []string // NATS-style patterns from the "rooms" claim; nil = any room
 }
 
 // Claims are the JWT claims the hub reads: "sub" is the user, "rooms" an
-// optional list of glob patterns limiting the rooms the connection may join.
+// optional list of NATS-style patterns ("*" one token, ">" the rest; see
+// namespace.Match) limiting the rooms the connection may join.
 type Claims struct {
 	Rooms []string `json:"rooms,omitempty"`
 	jwt.RegisteredClaims
@@ -143,7 +144,7 @@ func (a *authenticator) apiAllowed(r *http.Request) bool {
 }
 
 // MintToken signs an HS256 token for user, valid for ttl, limited to rooms
-// (glob patterns) when not empty. `hub token` and tests use it.
+// (NATS-style patterns) when not empty. `hub token` and tests use it.
 func MintToken(secret, user string, rooms []string, ttl time.Duration) (string, error) {
 	if !protocol.ValidName(user) {
 		return "", fmt.Errorf("invalid user name %q", user)

@@ -25,6 +25,7 @@ import (
 	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/gateway"
 	"github.com/hubrt/hub/metrics"
+	"github.com/hubrt/hub/namespace"
 )
 
 // Version is the hub's version, set at build time by cmd/hub.
@@ -41,6 +42,8 @@ type Node struct {
 	bus *cluster.Bus
 	sys *actors.System
 	gw  *gateway.Server
+
+	namespaces *namespace.Set // options per group of rooms; never nil after Start
 
 	flows   *flows
 	queries *queries
@@ -92,6 +95,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.checkListeners(); err != nil {
 		return err
 	}
+	nss, err := cfg.NamespaceSet()
+	if err != nil {
+		return err
+	}
+	n.namespaces = nss
 	if err := n.startNATS(); err != nil {
 		return err
 	}
@@ -102,6 +110,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		MessagesPerSecond: cfg.WebSocket.MaxMessagesPerSecond,
 		MessageBurst:      cfg.WebSocket.MessageBurst,
 		ClientPublish:     cfg.Node.ClientPublish,
+		Namespaces:        nss,
 		ClientDirect:      cfg.Node.ClientDirect,
 		OnEvent:           n.onEvent,
 	})

@@ -31,7 +31,10 @@ var (
 	ErrPublishDisabled = &Error{203, "client publishing is disabled"}
 	ErrDirectDisabled  = &Error{204, "direct messages are disabled"}
 	ErrUnauthenticated = &Error{205, "sending to a user requires an authenticated connection"}
-	ErrInternal        = &Error{500, "internal error"}
+	// ErrAnonymousForbidden refuses a join to a room of a namespace with
+	// anonymous = false from a connection without a user.
+	ErrAnonymousForbidden = &Error{206, "anonymous connections may not join this room"}
+	ErrInternal           = &Error{500, "internal error"}
 )
 
 // Errors lists the table, for documentation and tests.
@@ -39,5 +42,5 @@ var Errors = []*Error{
 	ErrInvalidJSON, ErrUnknownType, ErrMissingType, ErrMissingRoom, ErrMissingData,
 	ErrInvalidRoom, ErrInvalidUser, ErrInvalidID, ErrRoomAndUser, ErrNotJoined, ErrInvalidField,
 	ErrRoomForbidden, ErrTooManyRooms, ErrRateLimited, ErrPublishDisabled, ErrDirectDisabled,
-	ErrUnauthenticated, ErrInternal,
+	ErrUnauthenticated, ErrAnonymousForbidden, ErrInternal,
 }

@@ -4,7 +4,7 @@
 //	hub version                      print the version
 //	hub publish TARGET [DATA]        publish to clients through NATS
 //	hub token [flags] USER           mint a JWT for a user (HS256)
-//	hub config check FILE            validate a config file
+//	hub config check [FILE] [-room R] validate the settings; -room: which namespace R falls in
 //	hub bench [flags]                load-test a running hub
 package main
 
@@ -35,7 +35,9 @@ Commands:
   publish TARGET [DATA] publish DATA (or standard input) to clients through NATS;
                         TARGET is broadcast, room NAME, user NAME or conn ID
   token USER            mint a development JWT (HS256) for USER
-  config check FILE     check a config file and print the resolved settings
+  config check [FILE] [-room NAME]
+                        check a config file and print the resolved settings
+                        (and, with -room, the namespace NAME falls in)
   bench                 run the load tool against a running hub
 Run "hub COMMAND -h" for a command's flags.
 `

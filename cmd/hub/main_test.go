@@ -58,6 +58,29 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+func TestConfigCheck_Room(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ns.hcl")
+	os.WriteFile(file, []byte("namespace \"chat\" {\n  rooms = [\"chat.>\", \"dm.*\"]\n}\n"), 0o600)
+	tests := []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"config", "check", file, "-room", "dm.bob"}, 0, `room "dm.bob": namespace "chat" (` + file + `:1)`},
+		{[]string{"config", "check", "-room=chat.a.b", "-config", file}, 0, `room "chat.a.b": namespace "chat"`},
+		{[]string{"config", "check", file, "--room", "dm.bob.x"}, 0, `room "dm.bob.x": no namespace`},
+		{[]string{"config", "check", file, "-room", "bad room"}, 1, `not a valid room name`},
+		{[]string{"config", "check", file, "-room"}, 2, `-room needs a room name`},
+	}
+	for _, tt := range tests {
+		code, out, errs := runCmd(tt.args...)
+		if code != tt.code || !strings.Contains(out+errs, tt.want) {
+			t.Errorf("hub %v = %d %q %q, want %d and %q", tt.args, code, out, errs, tt.code, tt.want)
+		}
+	}
+}
+
 func TestToken(t *testing.T) {
 	code, out, errs := runCmd("token", "-secret", "s3cret", "-user", "alice", "-rooms", "orders.*", "-ttl", "1h")
 	if code != 0 || strings.Count(strings.TrimSpace(out), ".") != 2 {

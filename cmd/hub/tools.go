@@ -159,6 +159,11 @@ func readable(v reflect.Value) any {
 	switch {
 	case v.Type() == durationType:
 		return time.Duration(v.Int()).String()
+	case v.Kind() == reflect.Pointer:
+		if v.IsNil() {
+			return nil
+		}
+		return readable(v.Elem())
 	case v.Kind() == reflect.Struct:
 		m := map[string]any{}
 		for i := 0; i < v.NumField(); i++ {
@@ -177,7 +182,7 @@ func readable(v reflect.Value) any {
 	return v.Interface()
 }
 
-const configUsage = `Usage: hub config check [FILE] [hub flags]
+const configUsage = `Usage: hub config check [FILE] [-room NAME] [hub flags]
 
 Resolves the settings exactly as "hub" would start with them (defaults < FILE,
 -config or HUB_CONFIG < HUB_* environment variables < flags), checks them and
@@ -189,6 +194,9 @@ them), so the settings a pod really runs with can be checked in the pod:
   hub config check hub.hcl -port 9000
   HUB_PORT=9000 hub config check -config hub.hcl
   hub config check                  (HUB_CONFIG, HUB_* variables and defaults)
+
+-room NAME also prints which namespace the room NAME falls in:
+  hub config check hub.hcl -room chat.lobby
 `
 
 func cmdConfig(args []string, stdout, stderr io.Writer) int {
@@ -209,6 +217,11 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(rest) > 0 && !strings.HasPrefix(rest[0], "-") {
 		rest = append([]string{"-config", rest[0]}, rest[1:]...)
+	}
+	rest, room, ok := cutRoomFlag(rest)
+	if !ok {
+		fmt.Fprintf(stderr, "hub config check: -room needs a room name\n%s", configUsage)
+		return 2
 	}
 	cfg, fs, err := config.Load(rest, os.Environ())
 	if err != nil {
@@ -240,7 +253,48 @@ func cmdConfig(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stdout, "  %-28s %s\n", k, o[k])
 		}
 	}
+	if room != "" {
+		if !protocol.ValidName(room) {
+			fmt.Fprintf(stderr, "room %q is not a valid room name\n", room)
+			return 1
+		}
+		set, err := cfg.NamespaceSet()
+		if err != nil {
+			fmt.Fprintf(stderr, "%v\n", err)
+			return 1
+		}
+		if ns, ok := set.Lookup(room); ok {
+			fmt.Fprintf(stdout, "room %q: namespace %q (%s)\n", room, ns.Name, ns.Pos)
+		} else {
+			fmt.Fprintf(stdout, "room %q: no namespace (node defaults: no history, no presence)\n", room)
+		}
+	}
 	return 0
+}
+
+// cutRoomFlag takes "-room NAME" or "-room=NAME" (one or two dashes) out of
+// args; ok is false when -room has no value.
+func cutRoomFlag(args []string) (rest []string, room string, ok bool) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "room" {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, "", false
+			}
+			i++
+			val = args[i]
+		}
+		if val == "" {
+			return nil, "", false
+		}
+		room = val
+	}
+	return rest, room, true
 }
 
 func isHelp(a string) bool { return a == "-h" || a == "-help" || a == "--help" || a == "help" }
