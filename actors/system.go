@@ -69,9 +69,9 @@ type Options struct {
 	ClientPublish     bool // clients may send to rooms, unless the room's namespace says otherwise
 	// Namespaces holds the options of groups of rooms (client_publish,
 	// anonymous); nil: every room gets the defaults above.
-	Namespaces *namespace.Set
-	ClientDirect      bool // clients may send to users
-	Now               func() time.Time
+	Namespaces   *namespace.Set
+	ClientDirect bool // clients may send to users
+	Now          func() time.Time
 	// OnEvent, when set, sees each event after it is published, with the
 	// reply subject of message events (the flows from ws sources use it).
 	// It runs on the connection's actor and must not block.
