@@ -270,3 +270,9 @@ func (s *session) screenshot(name string) string {
 	}
 	return p
 }
+
+// resize sets the browser window's size in CSS pixels.
+func (s *session) resize(width, height int) {
+	s.t.Helper()
+	s.do("POST", "/window/rect", map[string]int{"width": width, "height": height}, nil)
+}

@@ -38,6 +38,21 @@ type authenticator struct {
 	apiKey  []byte
 }
 
+// mode says what names a connection, for pages that ask: "jwt" (a token is
+// required), "jwt+dev" (a token, else ?user=), "dev" (?user=) or
+// "anonymous".
+func (a *authenticator) mode() string {
+	switch {
+	case a.key != nil && a.dev:
+		return "jwt+dev"
+	case a.key != nil:
+		return "jwt"
+	case a.dev:
+		return "dev"
+	}
+	return "anonymous"
+}
+
 func newAuthenticator(c *config.Config) (*authenticator, error) {
 	a := &authenticator{dev: c.Node.Dev, leeway: c.Auth.JWTLeeway}
 	if c.Auth.APIKey != "" {

@@ -10,7 +10,7 @@ func TestIndexUsesTheClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{`./client/hub-client.js`, `name="hub-ws-path" content="/ws"`} {
+	for _, s := range []string{`./client/hub-client.js`, `name="hub-ws-path" content="/ws"`, `name="hub-auth" content="dev"`, `rel="icon"`} {
 		if !bytes.Contains(page, []byte(s)) {
 			t.Errorf("index.html lacks %q", s)
 		}
