@@ -60,10 +60,9 @@ type Conn struct {
 	sys         *System
 	seq         uint64 // the id is connID(seq), made when asked for
 	user        string
-	peer        string
 	rooms       []string
-	globs       []string
-	meta        []byte        // pre-encoded event fields, exact size
+	globs       *[]string     // rooms it may join, nil for any
+	meta        string        // the event fields after the node, as references into sys.metas (meta.go)
 	connectedAt int64         // unix nanoseconds
 	last        time.Duration // when the rate limit last counted a frame, since sys.epoch
 	tokens      float32       // the rate limit's bucket, up to MessageBurst
@@ -172,7 +171,7 @@ func (c *Conn) InvokeUserMessage(msg any) {
 			rooms = []string{}
 		}
 		m.reply <- ConnInfo{
-			ID: c.ID(), User: c.user, Rooms: rooms, Node: c.sys.opts.Node, Peer: c.peer,
+			ID: c.ID(), User: c.user, Rooms: rooms, Node: c.sys.opts.Node, Peer: c.sys.metas.peer(c.meta),
 			ConnectedAt: time.Unix(0, c.connectedAt),
 		}
 	case *closed:
@@ -191,8 +190,22 @@ func (c *Conn) EscalateFailure(reason, msg any) {
 }
 
 func (c *Conn) connected() {
-	ev := protocol.AppendEvent(nil, protocol.EventConnect, c.sys.opts.Now(), c.meta, nil)
+	ev := c.appendEvent(nil, protocol.EventConnect, nil)
 	c.sys.event(protocol.EventConnect, ev, "")
+}
+
+// appendEvent appends the event named event about this connection, with x's
+// extra fields (nil for none), timed now.
+func (c *Conn) appendEvent(dst []byte, event string, x *protocol.EventExtra) []byte {
+	s := c.sys
+	dst = protocol.AppendEventHead(dst, event, s.opts.Now())
+	// The id is made on the stack: the conversion of a short id for a
+	// call that does not keep it does not allocate.
+	var idb [64]byte
+	id := strconv.AppendUint(append(idb[:0], s.idBase...), c.seq, 36)
+	dst = protocol.AppendMetaHead(dst, string(id), c.user, s.opts.Node)
+	dst = s.metas.appendMeta(dst, c.meta)
+	return protocol.AppendEventTail(dst, x)
 }
 
 func (c *Conn) fail(id []byte, e *protocol.Error) {
@@ -255,8 +268,9 @@ func (c *Conn) handle(f *protocol.Frame) {
 			c.fail(f.ID, protocol.ErrTooManyRooms)
 			return
 		}
-		c.rooms = append(c.rooms, f.Room)
-		s.rooms.join(f.Room, c, f.ID, false)
+		room := s.rooms.canonical(f.Room)
+		c.rooms = append(c.rooms, room)
+		s.rooms.join(room, c, f.ID, false)
 	case protocol.TypeLeaveRoom:
 		i := slices.Index(c.rooms, f.Room)
 		if i < 0 {
@@ -292,8 +306,7 @@ func (c *Conn) handle(f *protocol.Frame) {
 			}
 			s.opts.Bus.Route(KindUser, f.User, c.user, id, f.Data)
 		}
-		ev := protocol.AppendEvent(nil, protocol.EventMessage, s.opts.Now(), c.meta,
-			&protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User})
+		ev := c.appendEvent(nil, protocol.EventMessage, &protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User})
 		s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(id))
 		c.ack(f.ID)
 	}
@@ -311,7 +324,7 @@ func (c *Conn) mayJoin(room string) bool {
 	if c.globs == nil {
 		return true
 	}
-	for _, g := range c.globs {
+	for _, g := range *c.globs {
 		if namespace.Match(g, room) {
 			return true
 		}
@@ -332,7 +345,9 @@ func (c *Conn) end(reason string) {
 		s.users.leave(c.user, c, nil)
 	}
 	s.root.Send(s.all, &leaveReq{member: c})
-	ev := protocol.AppendEvent(nil, protocol.EventDisconnect, s.opts.Now(), c.meta, &protocol.EventExtra{Reason: reason})
+	ev := c.appendEvent(nil, protocol.EventDisconnect, &protocol.EventExtra{Reason: reason})
+	s.metas.release(c.meta)
+	c.meta = ""
 	s.event(protocol.EventDisconnect, ev, "")
 	metrics.Disconnections.WithLabelValues(reason).Inc()
 	s.conns.delete(c.seq)

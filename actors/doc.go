@@ -57,8 +57,14 @@
 // 2 cores) measured 1,709 B per connection with spawned connection actors
 // (process registry entry and PID ~300 B, actor context ~110 B, mailbox,
 // process and actor ~130 B, a sync.Map entry ~100 B, a 512 B buffer for a
-// 291 B encoded meta) and 718 B now. Of those, the encoded meta, copied to
-// its exact size, takes 320 B (its allocation size class) and the Conn
-// 208 B; the rest is the connection table (~30 B), group membership (~45 B)
-// and what the benchmark itself keeps.
+// 291 B encoded meta), 718 B with the actor embedded in the Conn and the
+// meta kept encoded at its exact size, and ~350 B now, with a desktop
+// browser's headers as with the minimal ones: the Conn is 168 B (the room
+// globs a pointer, the peer and the meta one string), the meta ~16 B of references
+// into the System's table of shared pieces (meta.go: a bounded table,
+// pieces enter it on their second sighting and leave with their last
+// connection; events stay byte for byte what protocol.EncodeMeta made,
+// TestEvents_Golden), a member's room name is the room's own copy; the
+// rest is the connection table (~30 B), group membership (~45 B) and what
+// the benchmark itself keeps (a peer string per connection).
 package actors

@@ -37,7 +37,7 @@ type registry struct {
 	sys    *System
 	kind   Kind
 	pid    *actor.PID
-	groups sync.Map // name → *actor.PID
+	groups sync.Map // name → *groupRef
 	n      atomic.Int64
 }
 
@@ -58,9 +58,25 @@ func (r *registry) leave(name string, m *Conn, id []byte) {
 }
 
 func (r *registry) deliver(name string, frame []byte, exclude uint64) {
-	if pid, ok := r.groups.Load(name); ok {
-		r.sys.root.Send(pid.(*actor.PID), &deliver{frame: frame, exclude: exclude, at: time.Now()})
+	if g, ok := r.groups.Load(name); ok {
+		r.sys.root.Send(g.(*groupRef).pid, &deliver{frame: frame, exclude: exclude, at: time.Now()})
 	}
+}
+
+// groupRef is a running group as deliveries find it.
+type groupRef struct {
+	pid  *actor.PID
+	name string // the group's name, kept once for every member (canonical)
+}
+
+// canonical returns the name of the running group called name, so that
+// members keep one copy of it instead of one each; name itself when there
+// is no such group.
+func (r *registry) canonical(name string) string {
+	if g, ok := r.groups.Load(name); ok {
+		return g.(*groupRef).name
+	}
+	return name
 }
 
 func (r *registry) count(name string) int {
@@ -83,6 +99,7 @@ func (r *registry) gauge(delta float64) {
 
 type entry struct {
 	pid     *actor.PID
+	ref     *groupRef
 	members int
 }
 
@@ -101,9 +118,9 @@ func (m *manager) Receive(ctx actor.Context) {
 			pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
 				return newGroup(r.sys, r.kind, name, false)
 			}))
-			e = &entry{pid: pid}
+			e = &entry{pid: pid, ref: &groupRef{pid: pid, name: name}}
 			m.entries[name] = e
-			r.groups.Store(name, pid)
+			r.groups.Store(name, e.ref)
 			r.n.Add(1)
 			r.gauge(1)
 			root := r.sys.root
@@ -123,7 +140,7 @@ func (m *manager) Receive(ctx actor.Context) {
 		ctx.Send(e.pid, msg)
 		if e.members <= 0 {
 			delete(m.entries, msg.name)
-			r.groups.CompareAndDelete(msg.name, e.pid)
+			r.groups.CompareAndDelete(msg.name, e.ref)
 			r.n.Add(-1)
 			r.gauge(-1)
 			ctx.Poison(e.pid)

@@ -12,19 +12,26 @@ import (
 )
 
 // BenchmarkConnMemory reports the live heap one idle connection actor costs,
-// joined to one of 100 rooms, with the headers a browser-less client sends.
+// joined to one of 100 rooms, with the headers a browser-less client sends
+// (minimal) and those a desktop Chrome leaves in the events (browser).
 func BenchmarkConnMemory(b *testing.B) {
+	minimal := map[string][]string{
+		"Host": {"127.0.0.1:8080"}, "Upgrade": {"websocket"}, "Connection": {"Upgrade"},
+		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Version": {"13"},
+	}
+	b.Run("headers=minimal", func(b *testing.B) { benchConnMemory(b, minimal) })
+	b.Run("headers=browser", func(b *testing.B) { benchConnMemory(b, browserHeaders("127.0.0.1:8080")) })
+}
+
+func benchConnMemory(b *testing.B, hdr map[string][]string) {
 	const conns = 20000
 	for range b.N {
 		s, _ := newSystem(b)
-		hdr := map[string][]string{
-			"Host": {"127.0.0.1:8080"}, "Upgrade": {"websocket"}, "Connection": {"Upgrade"},
-			"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Version": {"13"},
-		}
 		before := heapInUse()
 		keep := make([]*Conn, 0, conns)
 		for i := range conns {
-			c := s.Open(&countSink{}, &OpenRequest{ConnMeta: protocol.ConnMeta{Peer: "127.0.0.2", Method: "GET", Path: "/ws", Headers: hdr}})
+			peer := fmt.Sprintf("127.0.0.2:%d", 1024+i)
+			c := s.Open(&countSink{}, &OpenRequest{ConnMeta: protocol.ConnMeta{Peer: peer, Method: "GET", Path: "/ws", Headers: hdr}})
 			c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: fmt.Sprintf("r%d", i%100)})
 			keep = append(keep, c)
 		}

@@ -91,6 +91,7 @@ type System struct {
 	all   *actor.PID // the broadcast group: every local connection
 
 	idBase string // "<node>." prefix of local connection ids
+	metas  *metaTable
 	seq    atomic.Uint64
 	conns  connTable
 	nconns atomic.Int64
@@ -125,6 +126,7 @@ func New(opts Options) *System {
 		disp:   actor.NewSynchronizedDispatcher(300),
 		epoch:  opts.Now(),
 		idBase: opts.Node + ".",
+		metas:  newMetaTable(),
 	}
 	// Connection ids start from the boot time so ids stay unique in the
 	// cluster across restarts of a node with the same name.
@@ -201,7 +203,8 @@ func NodeOf(id string) string {
 }
 
 // OpenRequest describes a new connection: what its events say about it
-// (Open fills in ConnectionID and Node) and the rooms it may join.
+// (the connection's id and node come from the System; ConnectionID and Node
+// are ignored) and the rooms it may join.
 type OpenRequest struct {
 	protocol.ConnMeta
 	RoomGlobs []string // NATS-style patterns (namespace.Match) of the rooms it may join; nil: every room
@@ -216,14 +219,14 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 		sink:        sink,
 		seq:         seq,
 		user:        r.User,
-		peer:        r.Peer,
 		connectedAt: s.opts.Now().UnixNano(),
-		globs:       r.RoomGlobs,
 		tokens:      float32(s.opts.MessageBurst),
 	}
-	meta := r.ConnMeta
-	meta.ConnectionID, meta.Node = c.ID(), s.opts.Node
-	c.meta = protocol.EncodeMeta(&meta)
+	if r.RoomGlobs != nil {
+		globs := r.RoomGlobs
+		c.globs = &globs
+	}
+	c.meta = s.metas.acquire(&r.ConnMeta)
 	s.conns.store(seq, c)
 	s.nconns.Add(1)
 	s.closed.Add(1)

@@ -254,9 +254,7 @@ func (p *pool) newJob(cmd command) (*openJob, error) {
 	for i := range key {
 		key[i] = byte(rand.Uint32())
 	}
-	j.request = []byte("GET " + path + " HTTP/1.1\r\nHost: " + u.Host +
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " +
-		base64.StdEncoding.EncodeToString(key[:]) + "\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	j.request = upgradeRequest(path, u.Host, base64.StdEncoding.EncodeToString(key[:]), cmd.Browser)
 	for _, r := range cmd.Rooms {
 		payload := []byte(`{"type":"join_room","room":` + strconv.Quote(r) + `,"id":1}`)
 		j.joins = append(j.joins, ws.MustCompileFrame(ws.MaskFrame(ws.NewTextFrame(payload))))

@@ -42,6 +42,10 @@ type Config struct {
 	Concurrency int      // upgrades in flight per client process; default 128
 	ConnectRate float64  // new connections per second per client process; 0 for as fast as accepted
 	LocalAddr   string   // source IP of clients; default 127.0.0.2 for a loopback hub, else any
+	// BrowserHeaders makes every client send a desktop Chrome's upgrade
+	// headers (about 700 bytes with a cookie) instead of the minimal set;
+	// the idle case then measures only that set instead of both.
+	BrowserHeaders bool
 
 	// Case sizes.
 	Conns        int           // idle and connect: connections; default 15,000

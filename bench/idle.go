@@ -9,17 +9,19 @@ import (
 
 // IdleResult is the idle or connect case.
 type IdleResult struct {
-	Conns       int     `json:"conns"` // joined and acknowledged
-	Failed      int     `json:"failed"`
-	Rooms       int     `json:"rooms"`
-	Seconds     float64 `json:"seconds"` // first dial to last ack
-	ConnsPerSec float64 `json:"conns_per_sec"`
-	JoinP50Ms   float64 `json:"join_p50_ms"` // dial start to ack
-	JoinP99Ms   float64 `json:"join_p99_ms"`
-	JoinMaxMs   float64 `json:"join_max_ms"`
-	FirstErr    string  `json:"first_err,omitempty"`
-	HubCPU      float64 `json:"hub_cpu_seconds"`    // hub CPU while opening
-	ClientCPU   float64 `json:"client_cpu_seconds"` // client processes' CPU while opening
+	Conns  int `json:"conns"` // joined and acknowledged
+	Failed int `json:"failed"`
+	Rooms  int `json:"rooms"`
+	// BrowserHeaders: the clients sent a desktop browser's upgrade headers.
+	BrowserHeaders bool    `json:"browser_headers,omitempty"`
+	Seconds        float64 `json:"seconds"` // first dial to last ack
+	ConnsPerSec    float64 `json:"conns_per_sec"`
+	JoinP50Ms      float64 `json:"join_p50_ms"` // dial start to ack
+	JoinP99Ms      float64 `json:"join_p99_ms"`
+	JoinMaxMs      float64 `json:"join_max_ms"`
+	FirstErr       string  `json:"first_err,omitempty"`
+	HubCPU         float64 `json:"hub_cpu_seconds"`    // hub CPU while opening
+	ClientCPU      float64 `json:"client_cpu_seconds"` // client processes' CPU while opening
 
 	// Idle only.
 	RSSBeforeMiB     float64 `json:"rss_before_mib,omitempty"`
@@ -29,15 +31,23 @@ type IdleResult struct {
 	GoroutinesAfter  int     `json:"goroutines_after,omitempty"`
 	GoroutinesMax    int     `json:"goroutines_max,omitempty"`
 	HubConnections   int     `json:"hub_connections,omitempty"` // hub_connections after opening
-	ClosedWhileIdle  int     `json:"closed_while_idle,omitempty"`
+	// HeapInusePerConnB is the growth of the hub's in-use heap spans
+	// (go_memstats_heap_inuse_bytes) per connection; HeapAllocMiB the
+	// heap's allocated bytes (live and not yet collected) at the end.
+	HeapInusePerConnB float64 `json:"heap_inuse_per_conn_bytes,omitempty"`
+	HeapAllocMiB      float64 `json:"heap_alloc_mib,omitempty"`
+	ClosedWhileIdle   int     `json:"closed_while_idle,omitempty"`
 }
 
 // idle opens cfg.Conns connections over cfg.Rooms rooms. With memory it
 // also measures the hub's RSS and goroutines before and after.
-func (r *runner) idle(ctx context.Context, memory bool) (*IdleResult, error) {
+func (r *runner) idle(ctx context.Context, memory, browser bool) (*IdleResult, error) {
 	name := CaseConnect
 	if memory {
 		name = CaseIdle
+	}
+	if browser {
+		name += "-browser"
 	}
 	h, stopHub, err := r.single(ctx, "bench-"+name)
 	if err != nil {
@@ -50,8 +60,9 @@ func (r *runner) idle(ctx context.Context, memory bool) (*IdleResult, error) {
 	}
 	defer stopClients()
 
-	res := &IdleResult{Rooms: r.cfg.Rooms}
+	res := &IdleResult{Rooms: r.cfg.Rooms, BrowserHeaders: browser}
 	var mu sync.Mutex
+	var heapBefore float64
 	sample := func() {}
 	if memory {
 		time.Sleep(500 * time.Millisecond) // let the fresh hub finish starting up
@@ -64,6 +75,9 @@ func (r *runner) idle(ctx context.Context, memory bool) (*IdleResult, error) {
 			return nil, err
 		}
 		res.RSSBeforeMiB = rss / (1 << 20)
+		if m, err := h.scrape(ctx, "go_memstats_heap_inuse_bytes"); err == nil {
+			heapBefore = m["go_memstats_heap_inuse_bytes"]
+		}
 		res.GoroutinesBefore, res.GoroutinesMax = int(gr), int(gr)
 		sample = func() {
 			if gr, err := h.goroutines(ctx); err == nil {
@@ -81,7 +95,7 @@ func (r *runner) idle(ctx context.Context, memory bool) (*IdleResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := r.open(ctx, g, h.ws, r.cfg.Conns, roomNames(name, r.cfg.Rooms), name, sample)
+	t, err := r.openWith(ctx, g, h.ws, r.cfg.Conns, roomNames(name, r.cfg.Rooms), name, sample, browser)
 	if err != nil {
 		return nil, err
 	}
@@ -113,10 +127,14 @@ func (r *runner) idle(ctx context.Context, memory bool) (*IdleResult, error) {
 	if err != nil {
 		return res, err
 	}
-	m, err := h.scrape(ctx, "go_goroutines", "hub_connections")
+	m, err := h.scrape(ctx, "go_goroutines", "hub_connections", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes")
 	if err != nil {
 		return res, err
 	}
+	if res.Conns > 0 {
+		res.HeapInusePerConnB = (m["go_memstats_heap_inuse_bytes"] - heapBefore) / float64(res.Conns)
+	}
+	res.HeapAllocMiB = m["go_memstats_heap_alloc_bytes"] / (1 << 20)
 	res.RSSAfterMiB = rss / (1 << 20)
 	res.RSSPerConnKiB = (res.RSSAfterMiB - res.RSSBeforeMiB) * 1024 / float64(res.Conns)
 	res.GoroutinesAfter = int(m["go_goroutines"])

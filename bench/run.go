@@ -55,12 +55,20 @@ func runOnce(ctx context.Context, cfg *Config) (*Report, error) {
 	var err error
 	has := func(k string) bool { return slices.Contains(cfg.Cases, k) }
 	if has(CaseIdle) {
-		if rep.Idle, err = r.idle(ctx, true); err != nil {
-			return rep.finish(), fmt.Errorf("idle: %w", err)
+		// PERF.md measures idle connections twice: with the minimal upgrade
+		// headers and with a desktop browser's (only the latter with
+		// -browser-headers).
+		if !cfg.BrowserHeaders {
+			if rep.Idle, err = r.idle(ctx, true, false); err != nil {
+				return rep.finish(), fmt.Errorf("idle: %w", err)
+			}
+		}
+		if rep.IdleBrowser, err = r.idle(ctx, true, true); err != nil {
+			return rep.finish(), fmt.Errorf("idle, browser headers: %w", err)
 		}
 	}
 	if has(CaseConnect) {
-		if rep.Connect, err = r.idle(ctx, false); err != nil {
+		if rep.Connect, err = r.idle(ctx, false, cfg.BrowserHeaders); err != nil {
 			return rep.finish(), fmt.Errorf("connect: %w", err)
 		}
 	}
@@ -152,6 +160,12 @@ func (r *runner) localFor(wsURL string) string {
 // rooms round robin, and waits until all are joined or failed. sample, when
 // set, runs about once a second while opening.
 func (r *runner) open(ctx context.Context, g *group, wsURL string, n int, rooms []string, what string, sample func()) (answer, error) {
+	return r.openWith(ctx, g, wsURL, n, rooms, what, sample, r.cfg.BrowserHeaders)
+}
+
+// openWith is open with the upgrade headers chosen: a desktop browser's
+// (browser) or the minimal set.
+func (r *runner) openWith(ctx context.Context, g *group, wsURL string, n int, rooms []string, what string, sample func(), browser bool) (answer, error) {
 	k := len(g.children)
 	share := func(i int) int { return n/k + btoi(i < n%k) }
 	done := make(chan struct{})
@@ -186,7 +200,7 @@ func (r *runner) open(ctx context.Context, g *group, wsURL string, n int, rooms 
 	as, err := g.all(ctx, func(i int) command {
 		return command{
 			Op: opOpen, URL: wsURL, Local: local, Rooms: rooms, N: share(i), First: firsts[i],
-			Concurrency: r.cfg.Concurrency, Rate: r.cfg.ConnectRate,
+			Concurrency: r.cfg.Concurrency, Rate: r.cfg.ConnectRate, Browser: browser,
 		}
 	})
 	close(done)

@@ -27,6 +27,7 @@ type command struct {
 	Concurrency int      `json:"concurrency,omitempty"` // handshakes in flight
 	Rate        float64  `json:"rate,omitempty"`        // conns started per second, 0 for no limit
 	TimeoutMS   int      `json:"timeout_ms,omitempty"`  // give up a handshake after this
+	Browser     bool     `json:"browser,omitempty"`     // send a desktop browser's upgrade headers
 }
 
 // answer is a child-to-parent line.

@@ -47,11 +47,36 @@ func EncodeMeta(m *ConnMeta) []byte {
 var metaScratch = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
 
 func appendMeta(b []byte, m *ConnMeta) []byte {
+	b = AppendMetaHead(b, m.ConnectionID, m.User, m.Node)
+	return AppendMetaTail(b, m, nil)
+}
+
+// AppendMetaHead appends the first fields of an encoded ConnMeta, those a
+// connection holds anyway: `"connection_id":...,"user":...,"node":...`.
+// AppendMetaTail appends the rest; together they are what EncodeMeta
+// returns.
+func AppendMetaHead(b []byte, connectionID, user, node string) []byte {
 	b = append(b, `"connection_id":`...)
-	b = AppendString(b, m.ConnectionID)
-	b = appendStringField(b, "user", m.User)
-	b = appendStringField(b, "node", m.Node)
+	b = AppendString(b, connectionID)
+	b = appendStringField(b, "user", user)
+	return appendStringField(b, "node", node)
+}
+
+// AppendMetaTail appends the fields of m after the node: `,"peer":...,
+// "method":...,"headers":{...}`, most of which connections of one kind of
+// client share. When cut is not nil it is called with the encoding so far
+// at each boundary between pieces worth sharing on their own: after the
+// peer, after the method, path and params, after the query and the start of
+// the headers, after each header (its name and values; the comma before it
+// goes with it) and at the end. The pieces of a connection with the same
+// peer, or method, path and params as another, or the same header in the
+// same place, are the same bytes.
+func AppendMetaTail(b []byte, m *ConnMeta, cut func(b []byte)) []byte {
+	if cut == nil {
+		cut = func([]byte) {}
+	}
 	b = appendStringField(b, "peer", m.Peer)
+	cut(b)
 	b = appendStringField(b, "method", m.Method)
 	b = appendStringField(b, "path", m.Path)
 	b = append(b, `,"params":{`...)
@@ -63,10 +88,13 @@ func appendMeta(b []byte, m *ConnMeta) []byte {
 		b = append(b, ':')
 		b = AppendString(b, m.Params[k])
 	}
-	b = append(b, `},"query":`...)
-	b = appendMultiMap(b, m.Query)
+	b = append(b, '}')
+	cut(b)
+	b = append(b, `,"query":`...)
+	b = appendMultiMap(b, m.Query, nil)
 	b = append(b, `,"headers":`...)
-	b = appendMultiMap(b, m.Headers)
+	b = appendMultiMap(b, m.Headers, cut)
+	cut(b)
 	return b
 }
 
@@ -80,13 +108,26 @@ type EventExtra struct {
 
 // AppendEvent appends one event object: event, time (RFC 3339 with
 // nanoseconds, UTC), the connection's pre-encoded meta and the extra fields.
+// It is AppendEventHead, meta and AppendEventTail.
 func AppendEvent(dst []byte, event string, t time.Time, meta []byte, x *EventExtra) []byte {
+	dst = AppendEventHead(dst, event, t)
+	dst = append(dst, meta...)
+	return AppendEventTail(dst, x)
+}
+
+// AppendEventHead appends the start of an event object, up to where the
+// connection's meta goes: `{"event":...,"time":...,`.
+func AppendEventHead(dst []byte, event string, t time.Time) []byte {
 	dst = append(dst, `{"event":"`...)
 	dst = append(dst, event...)
 	dst = append(dst, `","time":"`...)
 	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
-	dst = append(dst, `",`...)
-	dst = append(dst, meta...)
+	return append(dst, `",`...)
+}
+
+// AppendEventTail appends the extra fields of an event after its meta and
+// closes the object.
+func AppendEventTail(dst []byte, x *EventExtra) []byte {
 	if x != nil {
 		if x.Message != nil {
 			dst = append(dst, `,"message":`...)
@@ -152,9 +193,14 @@ func DecodeReply(payload []byte) Reply {
 	return Reply{Body: Data(payload)}
 }
 
-func appendMultiMap(b []byte, m map[string][]string) []byte {
+// appendMultiMap encodes m as an object of arrays, keys sorted. cut, when
+// not nil, is called before each key (and its comma).
+func appendMultiMap(b []byte, m map[string][]string, cut func([]byte)) []byte {
 	b = append(b, '{')
 	for i, k := range sortedKeys(m) {
+		if cut != nil {
+			cut(b)
+		}
 		if i > 0 {
 			b = append(b, ',')
 		}

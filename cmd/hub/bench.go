@@ -46,6 +46,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.PerChild, "per-child", 0, "sockets per client process (default 15000)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "upgrades in flight per client process (default 128)")
 	fs.Float64Var(&cfg.ConnectRate, "connect-rate", 0, "new connections per second per client process (0: as fast as accepted)")
+	fs.BoolVar(&cfg.BrowserHeaders, "browser-headers", false, "clients send a desktop Chrome's upgrade headers (~700 B with a cookie) in every case; idle then measures only those (default: idle measures both sets)")
 	fs.StringVar(&cfg.LocalAddr, "local", "", `client source address (default 127.0.0.2 for a loopback hub; "any" for none)`)
 	fs.StringVar(&cfg.SubjectPrefix, "subject-prefix", envOr("HUB_SUBJECT_PREFIX", "hub"), "hub NATS subject prefix")
 	fs.StringVar(&cfg.APIKey, "api-key", os.Getenv("HUB_API_KEY"), "HTTP API bearer key (env HUB_API_KEY)")
