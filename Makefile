@@ -5,9 +5,12 @@ GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -s -w -X main.version=$(VERSION)
 PKGS    := ./...
+# The image the Helm chart names by default: ghcr.io/hubrt/hub:<appVersion>.
+IMAGE       ?= ghcr.io/hubrt/hub
+APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' deploy/helm/hub/Chart.yaml)
 FUZZTIME ?= 10m
 
-.PHONY: build run test test-short bench lint tidy fuzz helm-test loadtest image clean
+.PHONY: build run test test-short e2e bench lint tidy fuzz helm-test loadtest image image-push image-tag clean
 
 build: ## build bin/hub
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/hub ./cmd/hub
@@ -21,6 +24,9 @@ test: ## the whole suite, race detector on; skipped tests and why are listed at 
 
 test-short:
 	$(GO) test -count=1 -short $(PKGS)
+
+e2e: ## the browser tests (headless Chromium + chromedriver; with CI=true a missing browser fails)
+	$(GO) test -race -count=1 -timeout 5m -v -run 'Chromium' ./e2e
 
 bench: ## micro-benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./protocol ./gateway ./actors
@@ -53,8 +59,14 @@ helm-test: ## lint, render and strictly decode the Helm chart
 loadtest: build ## the performance cases of PERF.md against a local node
 	./bin/hub bench -spawn -case all -runs 3
 
-image: ## container image (needs a Docker engine)
-	docker build --build-arg VERSION=$(VERSION) -t hub:$(VERSION) .
+image: ## the image the chart names, $(IMAGE):<Chart.yaml appVersion> (needs a Docker engine)
+	docker build --build-arg VERSION=$(APP_VERSION) -t $(IMAGE):$(APP_VERSION) .
+
+image-push: image ## push it (IMAGE=registry/you/hub to push elsewhere; then helm --set image.repository=...)
+	docker push $(IMAGE):$(APP_VERSION)
+
+image-tag: ## print the tag make image builds
+	@echo $(IMAGE):$(APP_VERSION)
 
 clean:
 	rm -rf bin dist

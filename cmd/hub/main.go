@@ -6,6 +6,7 @@
 //	hub token [flags] USER           mint a JWT for a user (HS256)
 //	hub config check [FILE] [-room R] validate the settings; -room: which namespace R falls in
 //	hub bench [flags]                load-test a running hub
+//	hub check [flags]                check a running hub end to end
 package main
 
 import (
@@ -39,6 +40,7 @@ Commands:
                         check a config file and print the resolved settings
                         (and, with -room, the namespace NAME falls in)
   bench                 run the load tool against a running hub
+  check                 check a running hub end to end (WebSocket + HTTP API)
 Run "hub COMMAND -h" for a command's flags.
 `
 
@@ -67,6 +69,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdConfig(args[1:], stdout, stderr)
 		case "bench":
 			return cmdBench(args[1:], stdout, stderr)
+		case "check":
+			return cmdCheck(args[1:], stdout, stderr)
 		}
 	}
 	return serve(args, stdout, stderr)

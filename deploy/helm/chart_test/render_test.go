@@ -45,6 +45,8 @@ const (
 // rendered holds the typed objects of one `helm template` run.
 type rendered struct {
 	configMap       *corev1.ConfigMap
+	dashboard       *corev1.ConfigMap // the Grafana dashboard, grafana.dashboard.enabled
+	testPod         *corev1.Pod       // the helm test hook
 	secret          *corev1.Secret
 	serviceAccount  *corev1.ServiceAccount
 	services        map[string]*corev1.Service
@@ -140,7 +142,10 @@ func render(t *testing.T, args ...string) *rendered {
 		switch gvk {
 		case "v1/ConfigMap":
 			o := &corev1.ConfigMap{}
-			obj, meta, r.configMap = o, &o.ObjectMeta, o
+			obj, meta = o, &o.ObjectMeta
+		case "v1/Pod":
+			o := &corev1.Pod{}
+			obj, meta, r.testPod = o, &o.ObjectMeta, o
 		case "v1/Secret":
 			o := &corev1.Secret{}
 			obj, meta, r.secret = o, &o.ObjectMeta, o
@@ -176,6 +181,13 @@ func render(t *testing.T, args ...string) *rendered {
 		}
 		if err := strictDecode(doc, obj); err != nil {
 			t.Fatalf("%s does not decode strictly: %v\n%s", gvk, err, doc)
+		}
+		if cm, ok := obj.(*corev1.ConfigMap); ok {
+			if strings.HasSuffix(cm.Name, "-grafana-dashboard") {
+				r.dashboard = cm
+			} else {
+				r.configMap = cm
+			}
 		}
 		if svc, ok := obj.(*corev1.Service); ok {
 			if r.services[svc.Name] != nil {
@@ -393,7 +405,7 @@ func checkCommon(t *testing.T, r *rendered, e expect) {
 
 	// Every object in the release namespace, with the chart's labels.
 	for i, m := range r.metas {
-		if m.Namespace != namespace {
+		if m.Namespace != namespace && (r.dashboard == nil || m.Name != r.dashboard.Name) {
 			t.Errorf("%s %s: namespace %q, want %q", r.kinds[i], m.Name, m.Namespace, namespace)
 		}
 		if m.Labels["app.kubernetes.io/name"] != "hub" || m.Labels["app.kubernetes.io/instance"] != release {
@@ -757,7 +769,7 @@ func ptr[T any](v T) *T { return &v }
 func TestDefaultValues(t *testing.T) {
 	r := render(t, valuesFile("default-values.yaml")...)
 	checkCommon(t, r, expect{
-		replicas: ptr(int32(3)), embedded: true, exposeNATS: true, gossipPort: 7946,
+		replicas: ptr(int32(3)), embedded: true, exposeNATS: false, gossipPort: 7946,
 		join: "hub-headless.hubns.svc.cluster.local", antiAffinity: "soft",
 	})
 	c := r.container(t)
@@ -778,9 +790,12 @@ func TestDefaultValues(t *testing.T) {
 	if got := *r.statefulSet.Spec.Template.Spec.TerminationGracePeriodSeconds; got != 40 {
 		t.Errorf("default grace period %d, want 40 (5 preStop + 25 shutdown + 10)", got)
 	}
-	if e := envVar(t, c, "GOMEMLIMIT"); e == nil || e.ValueFrom == nil || e.ValueFrom.ResourceFieldRef == nil || e.ValueFrom.ResourceFieldRef.Resource != "limits.memory" {
-		t.Errorf("GOMEMLIMIT must follow limits.memory: %+v", e)
+	// 90 % of the default 512Mi limit.
+	wantEnvValue(t, c, "GOMEMLIMIT", "483183820")
+	if r.dashboard != nil {
+		t.Error("Grafana dashboard ConfigMap rendered by default")
 	}
+	checkTestPod(t, r, "http://hub.hubns.svc.cluster.local:8080", "/ws", nil)
 }
 
 func TestExternalNATS(t *testing.T) {
@@ -1105,5 +1120,139 @@ func TestRejectedValues(t *testing.T) {
 				t.Fatalf("error does not mention %q:\n%v", tc.want, err)
 			}
 		})
+	}
+}
+
+// checkTestPod checks the helm test hook: the hub image running `hub check`
+// against the client Service, with the secrets it needs by reference.
+func checkTestPod(t *testing.T, r *rendered, wantURL, wantPath string, env map[string][2]string) {
+	t.Helper()
+	p := r.testPod
+	if p == nil {
+		t.Fatal("no helm test pod")
+	}
+	if p.Annotations["helm.sh/hook"] != "test" || p.Spec.RestartPolicy != corev1.RestartPolicyNever {
+		t.Errorf("test pod: hook %q restartPolicy %q", p.Annotations["helm.sh/hook"], p.Spec.RestartPolicy)
+	}
+	if len(p.Spec.Containers) != 1 {
+		t.Fatalf("test pod has %d containers", len(p.Spec.Containers))
+	}
+	c := p.Spec.Containers[0]
+	if c.Image != r.container(t).Image {
+		t.Errorf("test pod image %q, want the hub's %q", c.Image, r.container(t).Image)
+	}
+	want := []string{"check", "-url", wantURL, "-path", wantPath, "-timeout", "60s"}
+	if strings.Join(c.Args, " ") != strings.Join(want, " ") {
+		t.Errorf("test pod args %q, want %q", c.Args, want)
+	}
+	if len(c.Env) != len(env) {
+		t.Errorf("test pod env %+v, want %v", c.Env, env)
+	}
+	for name, ref := range env {
+		wantEnvSecret(t, &c, name, ref[0], ref[1], ref[0] == "hub-auth")
+	}
+	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
+		t.Error("test pod container without the read-only securityContext")
+	}
+}
+
+func TestHelmTestPod(t *testing.T) {
+	r := render(t, valuesFile("external-nats-values.yaml")...)
+	checkTestPod(t, r, "http://hub.hubns.svc.cluster.local:8080", "/ws", map[string][2]string{
+		"HUB_JWT_SECRET": {fullname, "jwt-secret"}, "HUB_API_KEY": {fullname, "api-key"},
+	})
+	r = render(t, valuesFile("existing-secret-values.yaml")...)
+	checkTestPod(t, r, "http://hub.hubns.svc.cluster.local:8080", "/ws", map[string][2]string{
+		"HUB_JWT_SECRET": {"hub-auth", "jwt-secret"}, "HUB_API_KEY": {"hub-auth", "api-key"},
+	})
+	r = render(t, valuesFile("full-values.yaml")...)
+	checkTestPod(t, r, "http://hub.hubns.svc.cluster.local:8080", "/ws/check", map[string][2]string{
+		"HUB_API_KEY": {fullname, "api-key"}, "HUB_CHECK_TOKEN": {"hub-check-token", "token"},
+	})
+	r = render(t, "--set", "tests.enabled=false")
+	if r.testPod != nil {
+		t.Error("test pod rendered with tests.enabled=false")
+	}
+}
+
+// The Grafana dashboard ConfigMap carries deploy/grafana/hub.json byte for
+// byte, with the sidecar's label.
+func TestGrafanaDashboard(t *testing.T) {
+	r := render(t, valuesFile("full-values.yaml")...)
+	d := r.dashboard
+	if d == nil {
+		t.Fatal("no dashboard ConfigMap with grafana.dashboard.enabled")
+	}
+	if d.Labels["grafana_dashboard"] != "1" || d.Namespace != "monitoring" || d.Annotations["grafana_folder"] != "Realtime" {
+		t.Errorf("dashboard ConfigMap meta: labels %v namespace %q annotations %v", d.Labels, d.Namespace, d.Annotations)
+	}
+	want, err := os.ReadFile("../../grafana/hub.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := d.Data["hub.json"]
+	if strings.TrimSpace(got) != strings.TrimSpace(string(want)) {
+		t.Errorf("dashboard ConfigMap differs from deploy/grafana/hub.json (%d vs %d bytes)", len(got), len(want))
+	}
+	var v map[string]any
+	if err := json.Unmarshal([]byte(got), &v); err != nil || v["uid"] != "hub-overview" {
+		t.Errorf("dashboard JSON: %v, uid %v", err, v["uid"])
+	}
+}
+
+// GOMEMLIMIT is 90 % of limits.memory whatever unit it is written in, and
+// unset without a limit.
+func TestGoMemLimit(t *testing.T) {
+	t.Setenv("HUB_BIN", "off")
+	cases := []struct{ limit, want string }{
+		{"512Mi", "483183820"},
+		{"1Gi", "966367641"},
+		{"1.5Gi", "1449551462"},
+		{"500M", "450000000"},
+		{"268435456", "241591910"},
+		{"2e9", "1800000000"},
+	}
+	for _, tc := range cases {
+		r := render(t, "--set", "resources.limits.memory="+tc.limit)
+		wantEnvValue(t, r.container(t), "GOMEMLIMIT", tc.want)
+	}
+	r := render(t, "--set", "resources.limits=null")
+	if envVar(t, r.container(t), "GOMEMLIMIT") != nil {
+		t.Error("GOMEMLIMIT set without a memory limit")
+	}
+	if _, err := helmTemplate(t, "--set", "resources.limits.memory=lots"); err == nil || !strings.Contains(err.Error(), "not a memory quantity") {
+		t.Errorf("a bad memory limit renders: %v", err)
+	}
+}
+
+// Chart.yaml's kubeVersion refuses clusters without the native preStop sleep.
+func TestKubeVersion(t *testing.T) {
+	_, err := helmTemplate(t, "--kube-version", "1.29.9")
+	if err == nil || !strings.Contains(err.Error(), "kubeVersion") {
+		t.Fatalf("helm template --kube-version 1.29.9 = %v, want a kubeVersion refusal", err)
+	}
+	for _, v := range []string{"1.30.0", "v1.33.2-eks-1234"} {
+		out, err := helmTemplate(t, "--kube-version", v)
+		if err != nil {
+			t.Fatalf("helm template --kube-version %s: %v", v, err)
+		}
+		if !strings.Contains(out, "sleep:") {
+			t.Errorf("--kube-version %s: no native preStop sleep", v)
+		}
+	}
+}
+
+// The default image is exactly what `make image` builds.
+func TestImageIsWhatMakeImageBuilds(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make not installed")
+	}
+	out, err := exec.Command("make", "-s", "-C", "../../..", "image-tag").Output()
+	if err != nil {
+		t.Fatalf("make image-tag: %v", err)
+	}
+	r := render(t)
+	if got, want := r.container(t).Image, strings.TrimSpace(string(out)); got != want {
+		t.Errorf("chart image %q, make image builds %q", got, want)
 	}
 }

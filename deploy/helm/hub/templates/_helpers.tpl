@@ -151,7 +151,51 @@ An HCL string literal. Go %q quoting matches HCL's escapes for printable text;
 {{- if and .Values.metrics.port (eq (int .Values.metrics.port) (int .Values.websocket.port)) -}}
 {{- fail "metrics.port must differ from websocket.port (leave it null to serve /metrics on the WebSocket port)" -}}
 {{- end -}}
+{{- if and .Values.tests.tokenSecret.name (not .Values.tests.tokenSecret.key) -}}
+{{- fail "tests.tokenSecret.key is required with tests.tokenSecret.name" -}}
+{{- end -}}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
+{{- end -}}
+{{- end -}}
+
+{{/*
+Bytes in a Kubernetes memory quantity ("512Mi", "1.5Gi", "500M", "536870912",
+"129e6"), as an int64. Anything else fails the render.
+*/}}
+{{- define "hub.quantityBytes" -}}
+{{- $q := toString . | trim -}}
+{{- $m := regexFindAll "^([0-9]+(?:\\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|K|M|G|T|P|E|e[0-9]+)?$" $q 1 -}}
+{{- if not $m -}}
+{{- fail (printf "resources.limits.memory %q is not a memory quantity (e.g. 512Mi, 1Gi, 500M)" $q) -}}
+{{- end -}}
+{{- $num := regexReplaceAll "^([0-9.]+).*$" $q "${1}" -}}
+{{- $unit := trimPrefix $num $q -}}
+{{- $mult := dict "" 1.0 "Ki" 1024.0 "Mi" 1048576.0 "Gi" 1073741824.0 "Ti" 1099511627776.0 "Pi" 1125899906842624.0 "Ei" 1152921504606846976.0 "k" 1000.0 "K" 1000.0 "M" 1e6 "G" 1e9 "T" 1e12 "P" 1e15 "E" 1e18 -}}
+{{- $factor := 1.0 -}}
+{{- if hasPrefix "e" $unit -}}
+{{- $factor = 1.0 -}}
+{{- range until (int (trimPrefix "e" $unit)) }}{{ $factor = mulf $factor 10.0 }}{{ end -}}
+{{- else -}}
+{{- $factor = get $mult $unit -}}
+{{- end -}}
+{{- mulf (float64 $num) $factor | floor | int64 -}}
+{{- end -}}
+
+{{/*
+GOMEMLIMIT for the hub container: 90 % of resources.limits.memory, in bytes,
+so the Go collector works harder before the kernel's OOM killer steps in and
+leaves 10 % for what the Go runtime does not count (stacks of the NATS
+server's goroutines, kernel socket buffers charged to the cgroup). Empty
+without a memory limit.
+*/}}
+{{- define "hub.goMemLimit" -}}
+{{- with .Values.resources -}}
+{{- with .limits -}}
+{{- with .memory -}}
+{{- $b := include "hub.quantityBytes" . | float64 -}}
+{{- mulf $b 0.9 | floor | int64 -}}
+{{- end -}}
+{{- end -}}
 {{- end -}}
 {{- end -}}
