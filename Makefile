@@ -26,7 +26,7 @@ test-short:
 	$(GO) test -count=1 -short $(PKGS)
 
 e2e: ## the browser tests (headless Chromium + chromedriver; with CI=true a missing browser fails)
-	$(GO) test -race -count=1 -timeout 5m -v -run 'Chromium' ./e2e
+	$(GO) test -race -count=1 -timeout 5m -v ./e2e
 
 bench: ## micro-benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./protocol ./gateway ./actors
