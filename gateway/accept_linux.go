@@ -324,11 +324,14 @@ func (w *rawResponse) finish() {
 
 // upgrade writes the 101 response to r, whose handshake headers serveWS has
 // checked. It returns false if the socket did not take it.
-func (w *rawResponse) upgrade(r *http.Request) bool {
+func (w *rawResponse) upgrade(r *http.Request, deflate bool) bool {
 	key := r.Header.Get("Sec-WebSocket-Key")
-	b := make([]byte, 0, 160)
+	b := make([]byte, 0, 240)
 	b = append(b, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	b = appendAcceptKey(b, key)
+	if deflate {
+		b = append(b, "\r\nSec-WebSocket-Extensions: "+deflateResponse...)
+	}
 	b = append(b, "\r\n\r\n"...)
 	if !w.c.writeAll(b, w.c.s.cfg.HandshakeTimeout) {
 		return false

@@ -57,6 +57,19 @@ type Config struct {
 	// Workers is the number of goroutines that read ready sockets.
 	// Default GOMAXPROCS; 1..1024.
 	Workers int
+
+	// Compression accepts permessage-deflate offers (RFC 7692), always
+	// without context takeover in both directions. Off by default.
+	Compression bool
+	// CompressionLevel is the deflate level of outbound messages, 1 (fast,
+	// the default) to 9.
+	CompressionLevel int
+	// CompressionMinBytes is the smallest outbound payload that is
+	// compressed; smaller ones go as they are. Default 256.
+	CompressionMinBytes int
+	// MaxInflatedBytes bounds an inbound compressed message once inflated;
+	// past it the connection closes with 1009. Default MaxFrameBytes.
+	MaxInflatedBytes int
 }
 
 // Defaults for the zero fields of Config.
@@ -70,6 +83,9 @@ const (
 	DefaultMaxFrameBytes    = 64 << 10
 	DefaultWriteQueueBytes  = 1 << 20
 	DefaultWriteQueueFrames = 1024
+
+	DefaultCompressionLevel    = 1
+	DefaultCompressionMinBytes = 256
 )
 
 func (c *Config) setDefaults(procs int) {
@@ -103,6 +119,15 @@ func (c *Config) setDefaults(procs int) {
 	if c.Workers == 0 {
 		c.Workers = procs
 	}
+	if c.CompressionLevel == 0 {
+		c.CompressionLevel = DefaultCompressionLevel
+	}
+	if c.CompressionMinBytes == 0 {
+		c.CompressionMinBytes = DefaultCompressionMinBytes
+	}
+	if c.MaxInflatedBytes == 0 {
+		c.MaxInflatedBytes = c.MaxFrameBytes
+	}
 }
 
 // Validate reports every problem of c at once. It expects defaults applied.
@@ -135,6 +160,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Workers < 1 || c.Workers > 1024 {
 		errs = append(errs, fmt.Errorf("gateway: workers %d out of range 1..1024", c.Workers))
+	}
+	if c.CompressionLevel < 1 || c.CompressionLevel > 9 {
+		errs = append(errs, fmt.Errorf("gateway: compression level %d out of range 1..9", c.CompressionLevel))
+	}
+	if c.CompressionMinBytes < 0 {
+		errs = append(errs, fmt.Errorf("gateway: compression min bytes %d must not be negative", c.CompressionMinBytes))
+	}
+	if c.MaxInflatedBytes < 1 || c.MaxInflatedBytes > 1<<30 {
+		errs = append(errs, fmt.Errorf("gateway: max inflated bytes %d out of range 1..1<<30", c.MaxInflatedBytes))
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !strings.Contains(o, "://") {

@@ -28,6 +28,7 @@ type Conn struct {
 	gen     uint32       // tells this Conn apart from a later one with the same fd
 	ioRef   atomic.Int32 // I/O calls in progress on fd, plus fdClosed once it is to close
 	closing atomic.Bool  // mirror of flagClosing for lock-free checks
+	deflate bool         // permessage-deflate negotiated; set before OnOpen, never changed
 	addr    netip.AddrPort
 
 	lastSeen atomic.Int64 // unix nanos of the last inbound frame (or the open)
@@ -124,6 +125,13 @@ func (c *Conn) Value() any {
 // fits). Safe for concurrent use.
 func (c *Conn) Send(payload []byte) bool {
 	s := c.s
+	op := ws.OpText
+	if c.deflate && len(payload) >= s.cfg.CompressionMinBytes && !c.closing.Load() {
+		// Compressed once per payload, whatever the number of members.
+		if z := s.deflate.get(payload); z != nil {
+			payload, op = z, ws.OpText|opDeflated
+		}
+	}
 	c.mu.Lock()
 	if c.flags&flagClosing != 0 {
 		c.mu.Unlock()
@@ -133,10 +141,13 @@ func (c *Conn) Send(payload []byte) bool {
 		c.overflowLocked()
 		return false
 	}
-	c.enqueueLocked(ws.OpText, payload)
+	c.enqueueLocked(op, payload)
 	c.mu.Unlock()
 	return true
 }
+
+// Compressed reports whether the connection negotiated permessage-deflate.
+func (c *Conn) Compressed() bool { return c.deflate }
 
 // overflowLocked ends c as a slow consumer, now: what has not started to
 // leave is dropped and the 1008 close frame queued; if the socket buffer is

@@ -203,6 +203,7 @@ func peerGone(err error) bool {
 
 func (s *Server) workLoop() {
 	w := &worker{s: s, buf: make([]byte, readBufBytes)}
+	w.sc.inflateMax = s.cfg.MaxInflatedBytes
 	for it := range s.work {
 		w.handle(it.c, it.ev)
 	}

@@ -44,7 +44,7 @@ type rawResponse struct {
 	upgraded bool
 }
 
-func (w *rawResponse) upgrade(*http.Request) bool { return false }
+func (w *rawResponse) upgrade(*http.Request, bool) bool { return false }
 
 func (s *Server) openListener(net.Listener) error { return ErrUnsupported }
 func (s *Server) closeListener()                  {}

@@ -26,6 +26,10 @@ type frameSink interface {
 type parseScratch struct {
 	br  bytes.Reader
 	hdr [ws.MaxHeaderSize]byte
+	// inflateMax bounds an inflated message (Config.MaxInflatedBytes); 0
+	// means the message limit given to feed.
+	inflateMax int
+	inflated   []byte // inflate's output, kept while small
 }
 
 // frameReader is the inbound half of a connection. Both slices are nil while
@@ -35,7 +39,12 @@ type frameReader struct {
 	partial  []byte // bytes of an incomplete frame (header and masked payload)
 	frag     []byte // unmasked payload of the fragments of a message so far
 	fragging bool   // a non-final text frame started a message
+	fragZ    bool   // that message is compressed
+	deflate  bool   // permessage-deflate was negotiated: RSV1 marks a compressed message
 }
+
+// rsv1 is the RSV1 bit of ws.Header.Rsv: the permessage-deflate bit.
+var rsv1 = ws.Rsv(true, false, false)
 
 // headerLen returns the size of the frame header at the start of p, or 0 if p
 // is too short to tell.
@@ -102,7 +111,7 @@ func (r *frameReader) feed(sc *parseScratch, in []byte, maxMsg int, sink frameSi
 		payload := data[hl:total]
 		data = data[total:]
 		ws.Cipher(payload, h.Mask, 0)
-		if reason := r.dispatch(h, payload, sink); reason != 0 {
+		if reason := r.dispatch(sc, h, payload, maxMsg, sink); reason != 0 {
 			return reason
 		}
 	}
@@ -121,7 +130,7 @@ func (r *frameReader) feed(sc *parseScratch, in []byte, maxMsg int, sink frameSi
 // check validates a frame header before its payload is there, so that an
 // oversized frame is refused without buffering it.
 func (r *frameReader) check(h ws.Header, maxMsg int) CloseReason {
-	if h.Rsv != 0 || !h.Masked {
+	if (h.Rsv != 0 && !(r.deflate && h.Rsv == rsv1 && (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary))) || !h.Masked {
 		return ReasonProtocolError
 	}
 	switch h.OpCode {
@@ -153,27 +162,20 @@ func (r *frameReader) check(h ws.Header, maxMsg int) CloseReason {
 	return ReasonProtocolError
 }
 
-func (r *frameReader) dispatch(h ws.Header, payload []byte, sink frameSink) CloseReason {
+func (r *frameReader) dispatch(sc *parseScratch, h ws.Header, payload []byte, maxMsg int, sink frameSink) CloseReason {
 	switch h.OpCode {
 	case ws.OpText:
 		if h.Fin {
-			if !utf8.Valid(payload) {
-				return ReasonInvalidUTF8
-			}
-			sink.onText(payload)
-			return 0
+			return text(sc, payload, h.Rsv != 0, maxMsg, sink)
 		}
-		r.fragging = true
+		r.fragging, r.fragZ = true, h.Rsv != 0
 		r.frag = append(make([]byte, 0, 2*len(payload)+64), payload...)
 	case ws.OpContinuation:
 		r.frag = append(r.frag, payload...)
 		if h.Fin {
-			msg := r.frag
-			r.frag, r.fragging = nil, false
-			if !utf8.Valid(msg) {
-				return ReasonInvalidUTF8
-			}
-			sink.onText(msg)
+			msg, z := r.frag, r.fragZ
+			r.frag, r.fragging, r.fragZ = nil, false, false
+			return text(sc, msg, z, maxMsg, sink)
 		}
 	case ws.OpPing:
 		sink.onPing(payload)
@@ -195,5 +197,36 @@ func (r *frameReader) dispatch(h ws.Header, payload []byte, sink frameSink) Clos
 		}
 		sink.onClose(code)
 	}
+	return 0
+}
+
+// text hands a complete text message to sink, inflating it first when
+// compressed: past the inflate bound it is too big (1009), corrupt deflate
+// data is a protocol error.
+func text(sc *parseScratch, msg []byte, compressed bool, maxMsg int, sink frameSink) CloseReason {
+	if compressed {
+		max := sc.inflateMax
+		if max <= 0 {
+			max = maxMsg
+		}
+		out, err := inflate(sc.inflated, msg, max)
+		if cap(out) <= 64<<10 {
+			sc.inflated = out[:0]
+		} else {
+			sc.inflated = nil
+		}
+		switch err {
+		case nil:
+		case errInflatedTooBig:
+			return ReasonTooBig
+		default:
+			return ReasonProtocolError
+		}
+		msg = out
+	}
+	if !utf8.Valid(msg) {
+		return ReasonInvalidUTF8
+	}
+	sink.onText(msg)
 	return 0
 }

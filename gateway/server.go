@@ -56,6 +56,8 @@ type Stats struct {
 	FramesOut     uint64
 	Writes        uint64 // write(2) calls
 	SlowConsumers uint64
+	Deflate       uint64            // upgrades that negotiated permessage-deflate
+	Compressions  uint64            // outbound messages compressed: one per message per node, whatever the members
 	Closed        map[string]uint64 // finished connections by close reason label
 }
 
@@ -73,9 +75,9 @@ const (
 var rejectLabels = []string{RejectDraining, RejectBadRequest, RejectMaxConns, RejectMaxPerIP, RejectOrigin, RejectAuth, RejectHandshake}
 
 type counters struct {
-	accepted, bytesIn, bytesOut, framesIn, framesOut, writes, slowConsumers atomic.Uint64
-	rejected                                                                sync.Map // label -> *atomic.Uint64
-	closed                                                                  sync.Map // label -> *atomic.Uint64
+	accepted, bytesIn, bytesOut, framesIn, framesOut, writes, slowConsumers, deflate atomic.Uint64
+	rejected                                                                         sync.Map // label -> *atomic.Uint64
+	closed                                                                           sync.Map // label -> *atomic.Uint64
 }
 
 func countIn(m *sync.Map, label string) {
@@ -134,7 +136,8 @@ type Server struct {
 	flushQ      []*Conn
 	flushClosed bool
 
-	chunks    chunkCache // free write-queue chunks
+	deflate   *deflateCache // nil unless Config.Compression
+	chunks    chunkCache    // free write-queue chunks
 	stats     counters
 	warnLimit rateLimit
 }
@@ -170,6 +173,9 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 		// Free write-queue chunks kept for reuse: 4 MiB.
 		chunks: chunkCache{max: 8192},
 		quit:   make(chan struct{}),
+	}
+	if cfg.Compression {
+		s.deflate = newDeflateCache(cfg.CompressionLevel)
 	}
 	s.flushCond = sync.NewCond(&s.flushMu)
 	for _, m := range paramRe.FindAllStringSubmatch(cfg.Path, -1) {
@@ -287,8 +293,12 @@ func (s *Server) Stats() Stats {
 		FramesOut:     s.stats.framesOut.Load(),
 		Writes:        s.stats.writes.Load(),
 		SlowConsumers: s.stats.slowConsumers.Load(),
+		Deflate:       s.stats.deflate.Load(),
 		Rejected:      make(map[string]uint64, len(rejectLabels)),
 		Closed:        make(map[string]uint64),
+	}
+	if s.deflate != nil {
+		st.Compressions = s.deflate.compressions.Load()
 	}
 	for _, l := range rejectLabels {
 		st.Rejected[l] = 0
@@ -510,6 +520,9 @@ func (s *Server) sweepLoop() {
 		case <-s.quit:
 			return
 		case <-t.C:
+		}
+		if s.deflate != nil {
+			s.deflate.sweep()
 		}
 		snap = s.snapshot(snap[:0])
 		now := time.Now().UnixNano()

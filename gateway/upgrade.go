@@ -205,12 +205,14 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
+	deflate := s.cfg.Compression && acceptDeflate(r.Header)
+
 	var c *Conn
 	var rest []byte
 	raw, inEpoll := w.(*rawResponse)
 	if inEpoll {
 		// The raw path: the socket is already in epoll, in its handshake.
-		if !raw.upgrade(r) {
+		if !raw.upgrade(r, deflate) {
 			countIn(&s.stats.rejected, RejectHandshake)
 			return
 		}
@@ -222,6 +224,9 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		// An upgrade on a connection net/http serves (one that sent other
 		// requests first): hijack it and take its fd.
 		up := ws.HTTPUpgrader{Timeout: s.cfg.HandshakeTimeout}
+		if deflate {
+			up.Header = http.Header{"Sec-WebSocket-Extensions": {deflateResponse}}
+		}
 		nc, rw, _, err := up.Upgrade(r, w)
 		if err != nil {
 			countIn(&s.stats.rejected, RejectHandshake)
@@ -253,6 +258,10 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	opened = true
 	s.open.Add(1)
 	s.stats.accepted.Add(1)
+	if deflate {
+		c.deflate, c.rd.deflate = true, true
+		s.stats.deflate.Add(1)
+	}
 
 	req := &Request{
 		RemoteAddr: r.RemoteAddr,
@@ -272,7 +281,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 
 	// Bytes the client sent right after the request are the first read data.
 	if len(rest) > 0 && !c.closing.Load() {
-		if reason := c.rd.feed(new(parseScratch), rest, s.cfg.MaxFrameBytes, c); reason != 0 {
+		if reason := c.rd.feed(&parseScratch{inflateMax: s.cfg.MaxInflatedBytes}, rest, s.cfg.MaxFrameBytes, c); reason != 0 {
 			s.protocolClose(c, reason)
 		}
 	}

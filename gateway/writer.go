@@ -83,7 +83,11 @@ func (s *Server) flushLoop() {
 }
 
 func header(fr *outFrame) ws.Header {
-	return ws.Header{Fin: true, OpCode: fr.op, Length: int64(len(fr.payload))}
+	h := ws.Header{Fin: true, OpCode: fr.op &^ opDeflated, Length: int64(len(fr.payload))}
+	if fr.op&opDeflated != 0 {
+		h.Rsv = rsv1
+	}
+	return h
 }
 
 // fill serializes the frames waiting in c.wq into f.buf, starting c.wqOff
