@@ -80,6 +80,10 @@ type WebSocket struct {
 	MaxConnectionsPerIP   int           // connections from one client IP on this node; default 0 = unlimited
 	WriteQueueBytes       int           // per-connection outbound backlog in bytes before closing as slow consumer; default 1 MiB; > 0
 	WriteQueueFrames      int           // per-connection outbound backlog in frames; default 1024; > 0
+	Compression           bool          // accept permessage-deflate offers (no context takeover); default false
+	CompressionLevel      int           // deflate level of outbound messages; default 1; 1..9
+	CompressionMinBytes   int           // smallest outbound message compressed; default 256; >= 0
+	MaxInflatedBytes      int           // largest inbound compressed message once inflated; default 0 = max_frame_bytes; >= 0
 }
 
 // NATS configures the NATS connector (`connector "bus" { type = "nats" }`).
@@ -183,6 +187,8 @@ func Default() *Config {
 			MessageBurst:          100,
 			WriteQueueBytes:       1 << 20,
 			WriteQueueFrames:      1024,
+			CompressionLevel:      1,
+			CompressionMinBytes:   256,
 		},
 		NATS: NATS{
 			Name:          DefaultNATSName,

@@ -44,6 +44,9 @@ var options = []option{
 	{"message-burst", "ws.message_burst", "inbound frames allowed in a burst above the rate", func(c *Config) any { return &c.WebSocket.MessageBurst }},
 	{"max-connections", "ws.max_connections", "connections on this node (0 = unlimited)", func(c *Config) any { return &c.WebSocket.MaxConnections }},
 	{"max-connections-per-ip", "ws.max_connections_per_ip", "connections from one client IP on this node (0 = unlimited)", func(c *Config) any { return &c.WebSocket.MaxConnectionsPerIP }},
+	{"compression", "ws.compression", "accept permessage-deflate offers (compressed once per message per node)", func(c *Config) any { return &c.WebSocket.Compression }},
+	{"compression-level", "ws.compression_level", "deflate level of outbound messages, 1 (fast) to 9", func(c *Config) any { return &c.WebSocket.CompressionLevel }},
+	{"max-inflated-bytes", "ws.max_inflated_bytes", "largest inbound compressed message once inflated (0 = max-frame-bytes)", func(c *Config) any { return &c.WebSocket.MaxInflatedBytes }},
 
 	{"nats-url", "nats.url", "external NATS server URL(s), comma-separated; empty runs an embedded server", func(c *Config) any { return &c.NATS.URL }},
 	{"nats-credentials", "nats.credentials", "credentials file for the external NATS server", func(c *Config) any { return &c.NATS.Credentials }},

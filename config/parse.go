@@ -275,6 +275,10 @@ func (d *decoder) connector(b *hcl.Block) {
 			{"max_connections_per_ip", &w.MaxConnectionsPerIP},
 			{"write_queue_bytes", &w.WriteQueueBytes},
 			{"write_queue_frames", &w.WriteQueueFrames},
+			{"compression", &w.Compression},
+			{"compression_level", &w.CompressionLevel},
+			{"compression_min_bytes", &w.CompressionMinBytes},
+			{"max_inflated_bytes", &w.MaxInflatedBytes},
 		})
 		return
 	}

@@ -36,6 +36,9 @@ func TestDefault(t *testing.T) {
 		{"burst", c.WebSocket.MessageBurst, 100},
 		{"queue bytes", c.WebSocket.WriteQueueBytes, 1 << 20},
 		{"queue frames", c.WebSocket.WriteQueueFrames, 1024},
+		{"compression", c.WebSocket.Compression, false},
+		{"compression level", c.WebSocket.CompressionLevel, 1},
+		{"compression min bytes", c.WebSocket.CompressionMinBytes, 256},
 		{"log level", c.Node.LogLevel, "info"},
 		{"log format", c.Node.LogFormat, "auto"},
 		{"dev", c.Node.Dev, false},
@@ -205,6 +208,10 @@ connector "front" {
   max_connections_per_ip = 10
   write_queue_bytes = 4096
   write_queue_frames = 16
+  compression = true
+  compression_level = 6
+  compression_min_bytes = 100
+  max_inflated_bytes = 1000000
 }
 connector "nats" {
   type = "nats"
@@ -244,6 +251,7 @@ flow "x" {
 		AllowedOrigins: []string{"https://a.example", "https://*.b.example"},
 		MaxFrameBytes:  1024, MaxRoomsPerConnection: 7, MaxMessagesPerSecond: 2.5, MessageBurst: 3,
 		MaxConnections: 1000, MaxConnectionsPerIP: 10, WriteQueueBytes: 4096, WriteQueueFrames: 16,
+		Compression: true, CompressionLevel: 6, CompressionMinBytes: 100, MaxInflatedBytes: 1000000,
 	}
 	want.NATS = NATS{Name: "nats", URL: "nats://u:p@n1:4222,nats://n2:4222", SubjectPrefix: "app.hub",
 		Listen: "127.0.0.1:4333", ClusterListen: "0.0.0.0:6333", Credentials: "/etc/hub/nats.creds"}
@@ -254,7 +262,7 @@ flow "x" {
 		Name: "x",
 		From: Endpoint{Connector: "nats", Kind: KindNATS, Operation: "orders.>"},
 		To:   Endpoint{Connector: "front", Kind: KindWebSocket, Operation: "send_to_user", Target: "input.user.id", TargetPath: []string{"user", "id"}},
-		Pos:  "all.hcl:51",
+		Pos:  "all.hcl:55",
 	}}
 	c.origins, want.origins = nil, nil
 	if !reflect.DeepEqual(c, want) {

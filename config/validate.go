@@ -141,6 +141,8 @@ func (v *validator) websocket() {
 		{"max_connections_per_ip", w.MaxConnectionsPerIP, 0},
 		{"write_queue_bytes", w.WriteQueueBytes, 1},
 		{"write_queue_frames", w.WriteQueueFrames, 1},
+		{"compression_min_bytes", w.CompressionMinBytes, 0},
+		{"max_inflated_bytes", w.MaxInflatedBytes, 0},
 	}
 	for _, l := range limits {
 		if l.n < l.min {
@@ -149,6 +151,9 @@ func (v *validator) websocket() {
 	}
 	if w.MaxMessagesPerSecond < 0 || w.MaxMessagesPerSecond != w.MaxMessagesPerSecond {
 		v.add("Invalid max messages per second", fmt.Sprintf("max_messages_per_second %v must be zero (unlimited) or more.", w.MaxMessagesPerSecond), "ws.max_messages_per_second", "ws")
+	}
+	if w.CompressionLevel < 1 || w.CompressionLevel > 9 {
+		v.add("Invalid compression level", fmt.Sprintf("compression_level %d must be 1 (fastest) to 9 (smallest).", w.CompressionLevel), "ws.compression_level", "ws")
 	}
 	for _, o := range w.AllowedOrigins {
 		if o == "" || strings.ContainsAny(o, " \t\r\n") {

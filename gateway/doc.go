@@ -91,6 +91,22 @@
 // methods are safe for concurrent use. Lock order: Conn.mu before
 // Server.flushMu and Server.tableMu.
 //
+// # Compression
+//
+// With Config.Compression an upgrade that offers permessage-deflate is
+// answered with server_no_context_takeover and client_no_context_takeover
+// (deflate.go): each message is a deflate stream of its own, so nothing of
+// flate lives per connection. Conn.Send compresses a payload at least
+// CompressionMinBytes long through the server's deflateCache, keyed by the
+// payload slice: the group that fans a message out to every member passes
+// the same slice to each Send, so the first compressing member compresses it
+// and the others queue the same bytes (a queued frame marks them with
+// opDeflated; the header gets RSV1). Entries are dropped by the sweeper once
+// a tick passes without use. Compression off costs one predictable branch
+// per Send and per queued frame's header. Inbound, the reader accepts RSV1 on
+// the first frame of a text message and inflates the message with a pooled
+// reader into the worker's scratch, at most MaxInflatedBytes.
+//
 // # Platforms
 //
 // The poller is Linux-only (netpoll_linux.go). Elsewhere the package builds

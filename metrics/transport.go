@@ -47,10 +47,12 @@ var (
 	descWrites    = prometheus.NewDesc("hub_socket_writes_total", "write(2) calls to client sockets; frames_sent/socket_writes is the coalescing factor.", nil, nil)
 	descRejected  = prometheus.NewDesc("hub_upgrades_rejected_total", "WebSocket upgrades refused, by reason (limits, origin, auth, draining).", []string{"reason"}, nil)
 	descClosed    = prometheus.NewDesc("hub_transport_closed_total", "WebSocket connections closed by the transport, by reason.", []string{"reason"}, nil)
+	descDeflate   = prometheus.NewDesc("hub_compression_negotiated_total", "WebSocket upgrades that negotiated permessage-deflate.", nil, nil)
+	descCompress  = prometheus.NewDesc("hub_compressions_total", "Outbound messages compressed with permessage-deflate: one per message per node, however many members get it.", nil, nil)
 )
 
 func (c *transportCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFramesIn, descFramesOut, descBytesIn, descBytesOut, descWrites, descRejected, descClosed} {
+	for _, d := range []*prometheus.Desc{descFramesIn, descFramesOut, descBytesIn, descBytesOut, descWrites, descRejected, descClosed, descDeflate, descCompress} {
 		ch <- d
 	}
 }
@@ -70,6 +72,8 @@ func (c *transportCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descBytesIn, sum.BytesIn)
 	counter(descBytesOut, sum.BytesOut)
 	counter(descWrites, sum.Writes)
+	counter(descDeflate, sum.Deflate)
+	counter(descCompress, sum.Compressions)
 	for _, r := range []string{gateway.RejectDraining, gateway.RejectBadRequest, gateway.RejectMaxConns,
 		gateway.RejectMaxPerIP, gateway.RejectOrigin, gateway.RejectAuth, gateway.RejectHandshake} {
 		counter(descRejected, sum.Rejected[r], r)
@@ -84,7 +88,8 @@ func add(a, b gateway.Stats) gateway.Stats {
 		Accepted: a.Accepted + b.Accepted, BytesIn: a.BytesIn + b.BytesIn, BytesOut: a.BytesOut + b.BytesOut,
 		FramesIn: a.FramesIn + b.FramesIn, FramesOut: a.FramesOut + b.FramesOut, Writes: a.Writes + b.Writes,
 		SlowConsumers: a.SlowConsumers + b.SlowConsumers,
-		Rejected:      map[string]uint64{}, Closed: map[string]uint64{},
+		Deflate:       a.Deflate + b.Deflate, Compressions: a.Compressions + b.Compressions,
+		Rejected: map[string]uint64{}, Closed: map[string]uint64{},
 	}
 	for _, m := range []map[string]uint64{a.Rejected, b.Rejected} {
 		for k, v := range m {

@@ -149,6 +149,11 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		AllowedOrigins:   cfg.WebSocket.AllowedOrigins,
 		MaxConns:         cfg.WebSocket.MaxConnections,
 		MaxConnsPerIP:    cfg.WebSocket.MaxConnectionsPerIP,
+
+		Compression:         cfg.WebSocket.Compression,
+		CompressionLevel:    cfg.WebSocket.CompressionLevel,
+		CompressionMinBytes: cfg.WebSocket.CompressionMinBytes,
+		MaxInflatedBytes:    cfg.WebSocket.MaxInflatedBytes,
 	}, handler{n}, n.routes(), n.log)
 	if err != nil {
 		return err

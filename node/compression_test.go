@@ -1,0 +1,151 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gobwas/httphead"
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsflate"
+
+	"github.com/hubrt/hub/internal/hubtest"
+)
+
+type zclient struct {
+	t  *testing.T
+	nc net.Conn
+	r  io.Reader
+}
+
+// dialZ connects offering permessage-deflate when offer is set; it reports
+// whether the hub accepted it.
+func dialZ(t *testing.T, url string, offer bool) (*zclient, bool) {
+	t.Helper()
+	d := hubtest.Dialer
+	if offer {
+		d.Extensions = []httphead.Option{wsflate.DefaultParameters.Option()}
+	}
+	nc, br, hs, err := d.Dial(context.Background(), url)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c := &zclient{t: t, nc: nc, r: nc}
+	if br != nil {
+		c.r = io.MultiReader(br, nc)
+	}
+	return c, len(hs.Extensions) == 1
+}
+
+// next returns the next text frame's message (inflated), whether it was
+// compressed and its payload as sent.
+func (c *zclient) next() (msg []byte, compressed bool, raw []byte) {
+	c.t.Helper()
+	for {
+		_ = c.nc.SetReadDeadline(time.Now().Add(10 * time.Second))
+		f, err := ws.ReadFrame(c.r)
+		if err != nil {
+			c.t.Fatalf("read: %v", err)
+		}
+		if f.Header.OpCode != ws.OpText {
+			continue
+		}
+		z, err := wsflate.IsCompressed(f.Header)
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if !z {
+			return f.Payload, false, f.Payload
+		}
+		raw := append([]byte(nil), f.Payload...)
+		d, err := wsflate.DecompressFrame(f)
+		if err != nil {
+			c.t.Fatalf("inflate: %v", err)
+		}
+		return d.Payload, true, raw
+	}
+}
+
+func (c *zclient) send(msg string, compress bool) {
+	c.t.Helper()
+	f := ws.NewTextFrame([]byte(msg))
+	if compress {
+		var err error
+		if f, err = wsflate.CompressFrame(f); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+	if err := ws.WriteFrame(c.nc, ws.MaskFrame(f)); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+// With compression on, a room message is compressed once for all the
+// members that negotiated permessage-deflate, which get the same bytes; a
+// member that did not gets it uncompressed; a compressed client message
+// reaches the room.
+func TestCompression_RoomMessageOncePerNode(t *testing.T) {
+	c := hubtest.Config(t)
+	c.WebSocket.Compression = true
+	n := hubtest.Start(t, c)
+	before := scrape(t, n.HTTPURL())
+	var members []*zclient
+	for i, offer := range []bool{true, true, false} {
+		m, ok := dialZ(t, n.WSURL()+fmt.Sprintf("?user=u%d", i), offer)
+		if ok != offer {
+			t.Fatalf("member %d: negotiated %v, offered %v", i, ok, offer)
+		}
+		m.send(`{"type":"join_room","room":"r","id":1}`, false)
+		if msg, _, _ := m.next(); !strings.Contains(string(msg), `"ack"`) {
+			t.Fatalf("join: %s", msg)
+		}
+		members = append(members, m)
+	}
+	body := fmt.Sprintf(`{"text":%q}`, strings.Repeat("compressible text ", 100))
+	if status, _ := hubtest.HTTP(t, http.MethodPost, n.HTTPURL()+"/api/rooms/r/messages", "", body); status != http.StatusOK && status != http.StatusAccepted {
+		t.Fatalf("POST: %d", status)
+	}
+	var first []byte
+	for i, m := range members {
+		msg, z, raw := m.next()
+		var f struct{ Data json.RawMessage }
+		if err := json.Unmarshal(msg, &f); err != nil || string(f.Data) != body {
+			t.Fatalf("member %d: %s (%v)", i, msg, err)
+		}
+		if z != (i < 2) {
+			t.Fatalf("member %d: compressed %v", i, z)
+		}
+		if z && len(raw) >= len(msg)/2 {
+			t.Fatalf("member %d: %d bytes compressed to %d", i, len(msg), len(raw))
+		}
+		if i == 0 {
+			first = raw
+		} else if z && !bytes.Equal(raw, first) {
+			t.Fatalf("member %d got other compressed bytes", i)
+		}
+	}
+	// A compressed message from a member reaches the others.
+	members[0].send(fmt.Sprintf(`{"type":"message","room":"r","data":%s}`, body), true)
+	for _, m := range members[1:] {
+		if msg, _, _ := m.next(); !strings.Contains(string(msg), "compressible text") {
+			t.Fatalf("room message: %s", msg)
+		}
+	}
+	after := scrape(t, n.HTTPURL())
+	if d := value(after, "hub_compression_negotiated_total") - value(before, "hub_compression_negotiated_total"); d != 2 {
+		t.Errorf("hub_compression_negotiated_total grew by %v, want 2", d)
+	}
+	// Two messages reached the room: two compressions (the sender's own
+	// message goes to one compressing member only, still one).
+	if d := value(after, "hub_compressions_total") - value(before, "hub_compressions_total"); d != 2 {
+		t.Errorf("hub_compressions_total grew by %v, want 2", d)
+	}
+}
