@@ -56,7 +56,7 @@ fuzz: ## run every fuzz target for FUZZTIME each
 helm-test: ## lint, render and strictly decode the Helm chart
 	bash deploy/helm/check.sh
 
-loadtest: build ## the performance cases of PERF.md against a local node
+loadtest: build ## every case of PERF.md against local nodes and the floor server, medians of 3 runs
 	./bin/hub bench -spawn -case all -runs 3
 
 image: ## the image the chart names, $(IMAGE):<Chart.yaml appVersion> (needs a Docker engine)

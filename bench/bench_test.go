@@ -130,3 +130,27 @@ func TestConfig_Validate(t *testing.T) {
 		})
 	}
 }
+
+func TestRun_ChatInProcess(t *testing.T) {
+	n := hubtest.Start(t, hubtest.Config(t))
+	bc := tinyConfig(t)
+	bc.Cases = []string{bench.CaseChat}
+	bc.URLs = []string{n.WSURL()}
+	bc.NATSURLs = []string{n.NATSURL()}
+	bc.MetricsURLs = []string{n.HTTPURL() + "/metrics"}
+	bc.ChatConns, bc.ChatRoomSize, bc.ChatRate, bc.ChatDuration = 200, 10, 2, 2*time.Second
+	rep, err := bench.Run(context.Background(), bc)
+	if err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	h := rep.Chat.Hub
+	if h == nil || h.Sent != 800 || h.SendErrs != 0 || h.Expected != 800*9 || h.Lost != 0 || h.Received != h.Expected {
+		t.Fatalf("chat = %+v, want 800 messages sent and each delivered to the 9 other members", h)
+	}
+	if h.CPUPerMsgUs <= 0 || h.P99Ms <= 0 {
+		t.Errorf("chat = %+v, want positive CPU and latency", h)
+	}
+	if rep.Chat.Floor != nil {
+		t.Errorf("floor measured against a hub that was not spawned")
+	}
+}

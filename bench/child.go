@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 )
 
@@ -13,10 +14,35 @@ import (
 // should call RunChild.
 const ChildEnv = "HUB_BENCH_CHILD"
 
+// FloorEnv, set to an address in a child's environment, makes it the floor
+// server listening there.
+const FloorEnv = "HUB_BENCH_FLOOR"
+
+func runFloorChild(addr string, in io.Reader, out io.Writer) int {
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() { done <- RunFloor(addr, stop) }()
+	go func() {
+		_, _ = io.Copy(io.Discard, in)
+		close(stop)
+	}()
+	if err := <-done; err != nil {
+		fmt.Fprintf(out, `{"op":"error","error":%q}`+"\n", err.Error())
+		return 1
+	}
+	return 0
+}
+
 // RunChild serves one parent: it reads commands from in, one JSON object a
 // line, and writes answers to out, until in ends. It then closes every
 // client socket and returns the process exit code. It blocks.
+//
+// With FloorEnv set to an address, the process is the floor server instead
+// (see floor_linux.go): it serves there until in ends.
 func RunChild(in io.Reader, out io.Writer) int {
+	if addr := os.Getenv(FloorEnv); addr != "" {
+		return runFloorChild(addr, in, out)
+	}
 	p, err := newPool()
 	if err != nil {
 		fmt.Fprintf(out, `{"op":"error","error":%q}`+"\n", err.Error())
@@ -59,7 +85,7 @@ func RunChild(in io.Reader, out io.Writer) int {
 			code = 1
 			goto out
 		}
-		if cmd.Op != opOpen {
+		if cmd.Op != opOpen && cmd.Op != opChat {
 			<-done // open answers later; status and report meanwhile are fine
 		}
 	}

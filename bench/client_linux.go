@@ -66,6 +66,7 @@ type pool struct {
 	conns []*conn // by fd
 	rbuf  []byte
 	job   *openJob
+	chat  *chatJob
 	hist  Hist
 	pong  []byte
 
@@ -115,6 +116,10 @@ func (p *pool) run(reqs <-chan poolReq, quit <-chan struct{}) {
 			p.startConns()
 			timeout = 5
 		}
+		if p.chat != nil {
+			p.chatTurn()
+			timeout = 1
+		}
 		n, err := unix.EpollWait(p.epfd, events, timeout)
 		if err != nil && !errors.Is(err, unix.EINTR) {
 			p.lastErr = "epoll_wait: " + err.Error()
@@ -148,6 +153,17 @@ func (p *pool) handle(r poolReq) {
 		if r.cmd.N == 0 {
 			p.finishJob()
 		}
+	case opChat:
+		if p.chat != nil || p.job != nil {
+			r.reply(answer{Op: opError, Error: "chat: another command is in progress"})
+			return
+		}
+		j, err := p.newChat(r)
+		if err != nil {
+			r.reply(answer{Op: opError, Error: err.Error()})
+			return
+		}
+		p.chat = j
 	case opReset:
 		p.hist.Reset()
 		for _, c := range p.conns {

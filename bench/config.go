@@ -10,16 +10,18 @@ import (
 
 // Case names, in the order "all" runs them.
 const (
-	CaseIdle    = "idle"
-	CaseConnect = "connect"
-	CaseBurst   = "burst"
-	CasePaced   = "paced"
-	CaseCluster = "cluster"
+	CaseIdle      = "idle"
+	CaseConnect   = "connect"
+	CaseBurst     = "burst"
+	CasePaced     = "paced"
+	CaseCluster   = "cluster"
+	CaseChat      = "chat"
+	CaseSustained = "sustained"
 )
 
 // AllCases is what -case all runs. The connect figure of "all" comes from
 // the idle case, which opens the same connections the same way.
-var AllCases = []string{CaseIdle, CaseBurst, CasePaced, CaseCluster}
+var AllCases = []string{CaseIdle, CaseBurst, CasePaced, CaseSustained, CaseChat, CaseCluster}
 
 // Config configures a run. The zero value of every number means the
 // PERF.md default given beside it.
@@ -48,16 +50,22 @@ type Config struct {
 	BrowserHeaders bool
 
 	// Case sizes.
-	Conns        int           // idle and connect: connections; default 15,000
-	Rooms        int           // idle and connect: rooms the connections spread over; default 100
-	Members      int           // burst and paced: members of the room; default 10,000
-	Messages     int           // burst and cluster: messages published; default 200
-	Size         int           // payload bytes; default 128 (at least 43: the timestamp and sequence)
-	Rate         float64       // paced: messages per second; default 5
-	Duration     time.Duration // paced: how long; default 10s
-	ClusterNodes int           // cluster: nodes; default 3
-	ClusterConns int           // cluster: members per node; default 3,000
-	Publish      []string      // burst: "nats", "http" or both (default both)
+	Conns         int           // idle and connect: connections; default 15,000
+	Rooms         int           // idle and connect: rooms the connections spread over; default 100
+	Members       int           // burst and paced: members of the room; default 10,000
+	Messages      int           // burst and cluster: messages published; default 200
+	Size          int           // payload bytes; default 128 (at least 43: the timestamp and sequence)
+	Rate          float64       // paced: messages per second; default 5
+	SustainedRate float64       // sustained: messages per second; default 50
+	Duration      time.Duration // paced: how long; default 10s
+	ClusterNodes  int           // cluster: nodes; default 3
+	ClusterConns  int           // cluster: members per node; default 3,000
+	Publish       []string      // burst: "nats", "http" or both (default both)
+	ChatConns     int           // chat: connections; default 10,000
+	ChatRoomSize  int           // chat: members per room; default 10
+	ChatRate      float64       // chat: messages per second per connection; default 1
+	ChatDuration  time.Duration // chat: how long every connection sends; default 20s
+	NoFloor       bool          // do not run the floor server beside the hub (spawned runs)
 
 	SubjectPrefix string        // hub NATS subject prefix; default "hub"
 	APIKey        string        // bearer key for the HTTP API, if the hub needs one
@@ -87,8 +95,19 @@ func (c *Config) setDefaults() {
 	def(&c.Size, 128)
 	def(&c.ClusterNodes, 3)
 	def(&c.ClusterConns, 3000)
+	def(&c.ChatConns, 10000)
+	def(&c.ChatRoomSize, 10)
+	if c.ChatRate <= 0 {
+		c.ChatRate = 1
+	}
+	if c.ChatDuration <= 0 {
+		c.ChatDuration = 20 * time.Second
+	}
 	if c.Rate <= 0 {
 		c.Rate = 5
+	}
+	if c.SustainedRate <= 0 {
+		c.SustainedRate = 50
 	}
 	if c.Duration <= 0 {
 		c.Duration = 10 * time.Second
@@ -134,8 +153,8 @@ func ExpandCases(names []string) []string {
 func (c *Config) Validate() error {
 	var errs []error
 	for _, k := range c.Cases {
-		if !slices.Contains([]string{CaseIdle, CaseConnect, CaseBurst, CasePaced, CaseCluster}, k) {
-			errs = append(errs, fmt.Errorf("unknown case %q (idle, connect, burst, paced, cluster or all)", k))
+		if !slices.Contains([]string{CaseIdle, CaseConnect, CaseBurst, CasePaced, CaseSustained, CaseChat, CaseCluster}, k) {
+			errs = append(errs, fmt.Errorf("unknown case %q (idle, connect, burst, paced, sustained, chat, cluster or all)", k))
 		}
 	}
 	for _, p := range c.Publish {
@@ -155,7 +174,7 @@ func (c *Config) Validate() error {
 	if !c.Spawn && slices.Contains(c.Cases, CaseCluster) && len(c.URLs) < 2 {
 		errs = append(errs, errors.New("cluster case: give -spawn, or one -url per node (comma-separated)"))
 	}
-	if !c.Spawn && (slices.Contains(c.Cases, CaseBurst) || slices.Contains(c.Cases, CasePaced) || slices.Contains(c.Cases, CaseCluster)) &&
+	if !c.Spawn && (slices.Contains(c.Cases, CaseBurst) || slices.Contains(c.Cases, CasePaced) || slices.Contains(c.Cases, CaseSustained) || slices.Contains(c.Cases, CaseCluster)) &&
 		slices.Contains(c.Publish, "nats") && len(c.NATSURLs) == 0 {
 		errs = append(errs, errors.New("publishing through NATS to a running hub needs -nats"))
 	}

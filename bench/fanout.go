@@ -46,7 +46,7 @@ type FanoutResult struct {
 
 // fanoutCases runs burst (each publish path) and paced against one hub
 // whose one room has cfg.Members members.
-func (r *runner) fanoutCases(ctx context.Context, rep *Report, burst, paced bool) error {
+func (r *runner) fanoutCases(ctx context.Context, rep *Report, burst, paced, sustained bool) error {
 	h, stopHub, err := r.single(ctx, "bench-fanout")
 	if err != nil {
 		return err
@@ -89,6 +89,17 @@ func (r *runner) fanoutCases(ctx context.Context, rep *Report, burst, paced bool
 		rep.Paced = res
 		if err != nil {
 			return fmt.Errorf("paced: %w", err)
+		}
+	}
+	if sustained {
+		rate := r.cfg.SustainedRate
+		n := max(1, int(rate*r.cfg.Duration.Seconds()+0.5))
+		res, err := r.fanout(ctx, g, []*hub{h}, pubHub, run{
+			name: "sustained", via: "nats", room: "bench", members: t.Opened, messages: n, rate: rate,
+		})
+		rep.Sustained = res
+		if err != nil {
+			return fmt.Errorf("sustained: %w", err)
 		}
 	}
 	return nil

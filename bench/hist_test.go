@@ -77,23 +77,23 @@ func timeNow() time.Time { return time.Now() }
 
 func TestMedianReport(t *testing.T) {
 	runs := []*Report{
-		{Burst: []*FanoutResult{{Name: "burst-nats", CPUPerDelivUs: 3, DeliveriesPerSec: 100}}, Date: "d1"},
-		{Burst: []*FanoutResult{{Name: "burst-nats", CPUPerDelivUs: 1, DeliveriesPerSec: 500}}, Date: "d2"},
-		{Burst: []*FanoutResult{{Name: "burst-nats", CPUPerDelivUs: 2, DeliveriesPerSec: 900}}, Date: "d3"},
+		{Burst: []*FanoutResult{{Name: "burst-nats", CPUPerDelivUs: 0.5, DeliveriesPerSec: 100}}, Date: "d1"},
+		{Burst: []*FanoutResult{{Name: "burst-nats", CPUPerDelivUs: 0.3, DeliveriesPerSec: 500}}, Date: "d2"},
+		{Burst: []*FanoutResult{{Name: "burst-nats", CPUPerDelivUs: 0.35, DeliveriesPerSec: 900}}, Date: "d3"},
 	}
 	for _, r := range runs {
 		r.finish()
 	}
 	m := medianReport(runs)
-	if got := m.Burst[0]; got.CPUPerDelivUs != 2 || got.DeliveriesPerSec != 500 || got.Name != "burst-nats" {
-		t.Fatalf("median burst = %+v, want CPU 2 and 500/s", got)
+	if got := m.Burst[0]; got.CPUPerDelivUs != 0.35 || got.DeliveriesPerSec != 500 || got.Name != "burst-nats" {
+		t.Fatalf("median burst = %+v, want CPU 0.35 and 500/s", got)
 	}
 	if m.Date != "d1" || len(m.Runs) != 3 {
 		t.Fatalf("date %q, %d runs; want d1 and 3", m.Date, len(m.Runs))
 	}
 	for _, f := range m.Figures {
-		if f.Name == "server CPU per delivery" && (f.Min == nil || *f.Min != 1 || *f.Max != 3 || f.Misses != 1) {
-			t.Fatalf("CPU figure = %+v, want range 1–3 and one miss", f)
+		if f.Name == "server CPU per delivery" && (f.Min == nil || *f.Min != 0.3 || *f.Max != 0.5 || f.Misses != 1) {
+			t.Fatalf("CPU figure = %+v, want range 0.3–0.5 and one miss", f)
 		}
 	}
 }

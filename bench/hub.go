@@ -29,7 +29,8 @@ type hub struct {
 	gossip  string // gossip address, spawned hubs only
 	pid     int    // 0 when unknown: CPU and RSS come from metrics
 
-	cmd     *exec.Cmd // spawned hubs only
+	cmd     *exec.Cmd      // spawned hubs only
+	in      io.WriteCloser // the floor server's standard input: closing it stops it
 	logPath string
 	exited  chan struct{}
 }
@@ -274,6 +275,13 @@ func (h *hub) stop() {
 	if h == nil || h.cmd == nil {
 		return
 	}
+	if h.in != nil {
+		_ = h.in.Close()
+		select {
+		case <-h.exited:
+		case <-time.After(2 * time.Second):
+		}
+	}
 	_ = h.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-h.exited:
@@ -312,4 +320,50 @@ func targetHubs(cfg *Config) ([]*hub, error) {
 		return nil, errors.New("no hub: give -url or -spawn")
 	}
 	return hs, nil
+}
+
+// spawnFloor starts the floor server (floor_linux.go) on 127.0.0.1 with a
+// free port: a client process's executable with FloorEnv set. It serves
+// until its standard input closes (stop closes it, then signals).
+func spawnFloor(ctx context.Context, cfg *Config) (*hub, error) {
+	const host = "127.0.0.1"
+	ports, err := freePorts(host, 1)
+	if err != nil {
+		return nil, fmt.Errorf("free ports: %w", err)
+	}
+	exe, args := cfg.ChildExe, cfg.ChildArgs
+	if exe == "" {
+		if exe, err = os.Executable(); err != nil {
+			return nil, fmt.Errorf("find own executable: %w", err)
+		}
+		args = []string{"bench", "-child"}
+	}
+	addr := net.JoinHostPort(host, strconv.Itoa(ports[0]))
+	logf, err := os.CreateTemp("", "hub-bench-floor-*.log")
+	if err != nil {
+		return nil, err
+	}
+	defer logf.Close()
+	cmd := exec.Command(exe, args...)
+	cmd.Env = append(os.Environ(), ChildEnv+"=1", FloorEnv+"="+addr)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	cmd.SysProcAttr = procAttr()
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start floor server: %w", err)
+	}
+	h := &hub{
+		name: "floor", ws: "ws://" + addr + "/ws", http: "http://" + addr, pid: cmd.Process.Pid,
+		cmd: cmd, in: in, logPath: logf.Name(), exited: make(chan struct{}),
+	}
+	go func() { _ = cmd.Wait(); close(h.exited) }()
+	fmt.Fprintf(cfg.Stderr, "started floor server: pid %d, %s\n", h.pid, h.ws)
+	if err := h.waitReady(ctx, 10*time.Second); err != nil {
+		h.stop()
+		return nil, err
+	}
+	return h, nil
 }

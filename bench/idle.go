@@ -9,9 +9,10 @@ import (
 
 // IdleResult is the idle or connect case.
 type IdleResult struct {
-	Conns  int `json:"conns"` // joined and acknowledged
-	Failed int `json:"failed"`
-	Rooms  int `json:"rooms"`
+	Conns  int    `json:"conns"` // joined and acknowledged
+	Failed int    `json:"failed"`
+	Rooms  int    `json:"rooms"`
+	Server string `json:"server,omitempty"` // "floor" for the floor server, "" for the hub
 	// BrowserHeaders: the clients sent a desktop browser's upgrade headers.
 	BrowserHeaders bool    `json:"browser_headers,omitempty"`
 	Seconds        float64 `json:"seconds"` // first dial to last ack
@@ -54,6 +55,25 @@ func (r *runner) idle(ctx context.Context, memory, browser bool) (*IdleResult, e
 		return nil, err
 	}
 	defer stopHub()
+	return r.idleOn(ctx, h, name, memory, browser)
+}
+
+// idleFloor is the idle case (minimal headers) against the floor server.
+func (r *runner) idleFloor(ctx context.Context) (*IdleResult, error) {
+	f, err := spawnFloor(ctx, r.cfg)
+	if err != nil {
+		return nil, err
+	}
+	r.hubs = append(r.hubs, f)
+	defer r.drop(f)
+	res, err := r.idleOn(ctx, f, "idle-floor", true, false)
+	if res != nil {
+		res.Server = "floor"
+	}
+	return res, err
+}
+
+func (r *runner) idleOn(ctx context.Context, h *hub, name string, memory, browser bool) (*IdleResult, error) {
 	g, stopClients, err := r.children(ctx, r.cfg.Conns)
 	if err != nil {
 		return nil, err
@@ -70,16 +90,21 @@ func (r *runner) idle(ctx context.Context, memory, browser bool) (*IdleResult, e
 		if err != nil {
 			return nil, err
 		}
-		gr, err := h.goroutines(ctx)
-		if err != nil {
-			return nil, err
+		var gr float64
+		if h.metrics != "" {
+			if gr, err = h.goroutines(ctx); err != nil {
+				return nil, err
+			}
 		}
 		res.RSSBeforeMiB = rss / (1 << 20)
-		if m, err := h.scrape(ctx, "go_memstats_heap_inuse_bytes"); err == nil {
+		if m, err := h.scrape(ctx, "go_memstats_heap_inuse_bytes"); h.metrics != "" && err == nil {
 			heapBefore = m["go_memstats_heap_inuse_bytes"]
 		}
 		res.GoroutinesBefore, res.GoroutinesMax = int(gr), int(gr)
 		sample = func() {
+			if h.metrics == "" {
+				return
+			}
 			if gr, err := h.goroutines(ctx); err == nil {
 				mu.Lock()
 				res.GoroutinesMax = max(res.GoroutinesMax, int(gr))
@@ -127,6 +152,11 @@ func (r *runner) idle(ctx context.Context, memory, browser bool) (*IdleResult, e
 	if err != nil {
 		return res, err
 	}
+	res.RSSAfterMiB = rss / (1 << 20)
+	res.RSSPerConnKiB = (res.RSSAfterMiB - res.RSSBeforeMiB) * 1024 / float64(res.Conns)
+	if h.metrics == "" {
+		return res, nil // the floor server: no metrics
+	}
 	m, err := h.scrape(ctx, "go_goroutines", "hub_connections", "go_memstats_heap_inuse_bytes", "go_memstats_heap_alloc_bytes")
 	if err != nil {
 		return res, err
@@ -135,8 +165,6 @@ func (r *runner) idle(ctx context.Context, memory, browser bool) (*IdleResult, e
 		res.HeapInusePerConnB = (m["go_memstats_heap_inuse_bytes"] - heapBefore) / float64(res.Conns)
 	}
 	res.HeapAllocMiB = m["go_memstats_heap_alloc_bytes"] / (1 << 20)
-	res.RSSAfterMiB = rss / (1 << 20)
-	res.RSSPerConnKiB = (res.RSSAfterMiB - res.RSSBeforeMiB) * 1024 / float64(res.Conns)
 	res.GoroutinesAfter = int(m["go_goroutines"])
 	res.GoroutinesMax = max(res.GoroutinesMax, res.GoroutinesAfter)
 	res.HubConnections = int(m["hub_connections"])

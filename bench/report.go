@@ -17,12 +17,15 @@ type Report struct {
 	Spawned   bool   `json:"spawned"`
 	LoadAvg   string `json:"loadavg"` // /proc/loadavg at the start: others' load on the machine
 
+	IdleFloor   *IdleResult     `json:"idle_floor,omitempty"` // the idle case against the floor server
 	Idle        *IdleResult     `json:"idle,omitempty"`
 	IdleBrowser *IdleResult     `json:"idle_browser,omitempty"` // the idle case with a browser's headers
 	Connect     *IdleResult     `json:"connect,omitempty"`
 	Burst       []*FanoutResult `json:"burst,omitempty"`
 	Paced       *FanoutResult   `json:"paced,omitempty"`
+	Sustained   *FanoutResult   `json:"sustained,omitempty"`
 	Cluster     *ClusterResult  `json:"cluster,omitempty"`
+	Chat        *ChatCase       `json:"chat,omitempty"`
 
 	Figures []Figure `json:"figures"`
 	Pass    bool     `json:"pass"` // every judged figure met its target
@@ -67,6 +70,11 @@ func judge(ok bool) string {
 func (rep *Report) finish() *Report {
 	var fs []Figure
 	add := func(f ...Figure) { fs = append(fs, f...) }
+	if x := rep.IdleFloor; x != nil {
+		add(Figure{Case: "idle-floor", Name: "RSS per idle connection, minimal headers", Value: x.RSSPerConnKiB, Unit: "KiB",
+			Shown: fmt.Sprintf("%.2f KiB (%d conns)", x.RSSPerConnKiB, x.Conns)})
+		add(connFigures("idle-floor", x, nil)...)
+	}
 	for _, x := range []*IdleResult{rep.Idle, rep.IdleBrowser} {
 		if x == nil {
 			continue
@@ -91,33 +99,73 @@ func (rep *Report) finish() *Report {
 					float64(growth)/float64(max(1, x.Conns)), x.GoroutinesMax),
 				Target: "constant", Result: judge(growth <= 16)})
 		}
-		add(connFigures(c, x)...)
+		add(connFigures(c, x, rep.IdleFloor)...)
 	}
 	if x := rep.Connect; x != nil {
-		add(connFigures("connect", x)...)
+		add(connFigures("connect", x, nil)...)
 	}
 	for _, b := range rep.Burst {
 		c := b.Name
 		add(Figure{Case: c, Name: fmt.Sprintf("loss (%d members × %d msgs of %d B)", b.Members, b.Messages, b.Size),
 			Value: float64(b.Lost), Shown: lossShown(b), Target: "0", Result: judge(b.Lost == 0 && b.ConnsClosed == 0)})
 		add(Figure{Case: c, Name: "server CPU per delivery", Value: b.CPUPerDelivUs, Unit: "µs",
-			Shown: fmt.Sprintf("%.2f µs (hub %.2f s, clients %.2f s)", b.CPUPerDelivUs, b.CPUSeconds, b.ClientCPUSeconds), Target: "≤ 2.5 µs", Result: judge(b.CPUPerDelivUs <= 2.5)})
+			Shown: fmt.Sprintf("%.2f µs (hub %.2f s, clients %.2f s)", b.CPUPerDelivUs, b.CPUSeconds, b.ClientCPUSeconds), Target: "≤ 0.4 µs", Result: judge(b.CPUPerDelivUs <= 0.4)})
 		add(Figure{Case: c, Name: "deliveries/s", Value: b.DeliveriesPerSec,
-			Shown: fmt.Sprintf("%s (%.2f s)", thousands(b.DeliveriesPerSec), b.Seconds), Target: "≥ 400k", Result: judge(b.DeliveriesPerSec >= 400e3)})
+			Shown: fmt.Sprintf("%s (%.2f s)", thousands(b.DeliveriesPerSec), b.Seconds), Target: "≥ 3M", Result: judge(b.DeliveriesPerSec >= 3e6)})
+		// Bounded by throughput as the burst is defined (PERF.md): shown,
+		// not judged; the sustained case holds the latency target.
 		add(Figure{Case: c, Name: "latency p50 / p90 / p99 / max", Value: b.P99Ms, Unit: "ms",
-			Shown:  fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", b.P50Ms, b.P90Ms, b.P99Ms, b.MaxMs),
-			Target: "p99 ≤ 150 ms", Result: judge(b.P99Ms <= 150)})
+			Shown: fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", b.P50Ms, b.P90Ms, b.P99Ms, b.MaxMs)})
 		add(Figure{Case: c, Name: "RSS during the burst", Value: b.RSSMaxMiB, Unit: "MiB",
 			Shown: fmt.Sprintf("%.1f MiB", b.RSSMaxMiB), Target: "≤ 100 MiB", Result: judge(b.RSSMaxMiB > 0 && b.RSSMaxMiB <= 100)})
 	}
-	if p := rep.Paced; p != nil {
-		add(Figure{Case: "paced", Name: fmt.Sprintf("loss (%d members, %g msgs/s × %d)", p.Members, p.Rate, p.Messages),
+	for _, x := range []struct {
+		p          *FanoutResult
+		p50, p99   float64
+		cpu        float64
+		name, what string
+	}{
+		{rep.Paced, 35, 75, 9, "paced", "paced"},
+		{rep.Sustained, 25, 60, 0, "sustained", "sustained"},
+	} {
+		p := x.p
+		if p == nil {
+			continue
+		}
+		add(Figure{Case: x.name, Name: fmt.Sprintf("loss (%d members, %g msgs/s × %d)", p.Members, p.Rate, p.Messages),
 			Value: float64(p.Lost), Shown: lossShown(p), Target: "0", Result: judge(p.Lost == 0 && p.ConnsClosed == 0)})
-		add(Figure{Case: "paced", Name: "latency p50 / p99", Value: p.P99Ms, Unit: "ms",
+		add(Figure{Case: x.name, Name: "latency p50 / p99", Value: p.P99Ms, Unit: "ms",
 			Shown:  fmt.Sprintf("%.0f / %.0f ms (p90 %.0f, max %.0f)", p.P50Ms, p.P99Ms, p.P90Ms, p.MaxMs),
-			Target: "≤ 60 / 125 ms", Result: judge(p.P50Ms <= 60 && p.P99Ms <= 125)})
-		add(Figure{Case: "paced", Name: "server CPU per delivery", Value: p.CPUPerDelivUs, Unit: "µs",
-			Shown: fmt.Sprintf("%.2f µs (hub %.2f s, clients %.2f s)", p.CPUPerDelivUs, p.CPUSeconds, p.ClientCPUSeconds), Target: "≤ 11 µs", Result: judge(p.CPUPerDelivUs <= 11)})
+			Target: fmt.Sprintf("≤ %.0f / %.0f ms", x.p50, x.p99), Result: judge(p.P50Ms <= x.p50 && p.P99Ms <= x.p99)})
+		cpu := Figure{Case: x.name, Name: "server CPU per delivery", Value: p.CPUPerDelivUs, Unit: "µs",
+			Shown: fmt.Sprintf("%.2f µs (hub %.2f s, clients %.2f s; %s deliveries/s)", p.CPUPerDelivUs, p.CPUSeconds, p.ClientCPUSeconds, thousands(p.DeliveriesPerSec))}
+		if x.cpu > 0 {
+			cpu.Target, cpu.Result = fmt.Sprintf("≤ %.0f µs", x.cpu), judge(p.CPUPerDelivUs <= x.cpu)
+		}
+		add(cpu)
+	}
+	if c := rep.Chat; c != nil {
+		for _, x := range []*ChatResult{c.Floor, c.Hub} {
+			if x == nil {
+				continue
+			}
+			name := "chat-" + x.Server
+			add(Figure{Case: name, Name: fmt.Sprintf("loss (%d conns in rooms of %d, %g msg/s each for %.0f s)", x.Conns, x.RoomSize, x.Rate, x.Seconds),
+				Value: float64(x.Lost), Shown: fmt.Sprintf("%d (%d/%d; %d sent, %d not)", x.Lost, x.Received, x.Expected, x.Sent, x.SendErrs),
+				Target: "0", Result: judge(x.Lost == 0 && x.ConnsClosed == 0 && x.SendErrs == 0)})
+			add(Figure{Case: name, Name: "CPU per inbound message (its deliveries and event included)", Value: x.CPUPerMsgUs, Unit: "µs",
+				Shown: fmt.Sprintf("%.1f µs (server %.2f s, clients %.2f s)", x.CPUPerMsgUs, x.CPUSeconds, x.ClientCPU)})
+			lat := Figure{Case: name, Name: "latency p50 / p99 / max", Value: x.P99Ms, Unit: "ms",
+				Shown: fmt.Sprintf("%.1f / %.1f / %.0f ms (p90 %.1f)", x.P50Ms, x.P99Ms, x.MaxMs, x.P90Ms)}
+			if x.Server == "hub" {
+				lat.Target, lat.Result = "p99 ≤ 50 ms", judge(x.P99Ms <= 50)
+			}
+			add(lat)
+		}
+		if c.Ratio > 0 {
+			add(Figure{Case: "chat", Name: "hub vs floor, CPU per inbound message", Value: c.Ratio, Unit: "×",
+				Shown: fmt.Sprintf("%.2f× (%.1f vs %.1f µs)", c.Ratio, c.Hub.CPUPerMsgUs, c.Floor.CPUPerMsgUs), Target: "≤ 1.1×", Result: judge(c.Ratio <= 1.1)})
+		}
 	}
 	if c := rep.Cluster; c != nil && c.Single != nil {
 		add(Figure{Case: "cluster", Name: fmt.Sprintf("1 node, %d members: CPU per delivery", c.Single.Members),
@@ -128,7 +176,7 @@ func (rep *Report) finish() *Report {
 			add(Figure{Case: "cluster", Name: fmt.Sprintf("%d nodes: CPU per delivery (all nodes)", c.Nodes),
 				Value: m.CPUPerDelivUs, Unit: "µs", Shown: fmt.Sprintf("%.2f µs; p50 %.0f / p99 %.0f ms", m.CPUPerDelivUs, m.P50Ms, m.P99Ms)})
 			add(Figure{Case: "cluster", Name: fmt.Sprintf("%d nodes vs 1 node, CPU per delivery", c.Nodes),
-				Value: c.Ratio, Unit: "×", Shown: fmt.Sprintf("%.2f×", c.Ratio), Target: "≤ 1.3×", Result: judge(c.Ratio > 0 && c.Ratio <= 1.3)})
+				Value: c.Ratio, Unit: "×", Shown: fmt.Sprintf("%.2f×", c.Ratio), Target: "≤ 1.2×", Result: judge(c.Ratio > 0 && c.Ratio <= 1.2)})
 		}
 	}
 	rep.Figures = fs
@@ -141,13 +189,19 @@ func (rep *Report) finish() *Report {
 	return rep
 }
 
-func connFigures(c string, x *IdleResult) []Figure {
+// connFigures are the opening's figures; the accept rate is judged against
+// the floor server's of the same run when there is one.
+func connFigures(c string, x, floor *IdleResult) []Figure {
+	accept := Figure{Case: c, Name: "accepted and joined connections/s", Value: x.ConnsPerSec,
+		Shown: fmt.Sprintf("%s (%d in %.2f s; CPU server %.2f s, clients %.2f s)",
+			thousands(x.ConnsPerSec), x.Conns, x.Seconds, x.HubCPU, x.ClientCPU)}
+	if floor != nil && floor.ConnsPerSec > 0 {
+		accept.Target = fmt.Sprintf("≥ the floor's (%s)", thousands(floor.ConnsPerSec))
+		accept.Result = judge(x.ConnsPerSec >= floor.ConnsPerSec)
+	}
 	return []Figure{
-		{Case: c, Name: "accepted and joined connections/s", Value: x.ConnsPerSec,
-			Shown: fmt.Sprintf("%s (%d in %.2f s; CPU hub %.2f s, clients %.2f s)",
-				thousands(x.ConnsPerSec), x.Conns, x.Seconds, x.HubCPU, x.ClientCPU),
-			Target: "≥ 7,000", Result: judge(x.ConnsPerSec >= 7000)},
-		{Case: c, Name: "hub CPU per accepted and joined connection", Value: x.HubCPU / float64(max(1, x.Conns)) * 1e6, Unit: "µs",
+		accept,
+		{Case: c, Name: "server CPU per accepted and joined connection", Value: x.HubCPU / float64(max(1, x.Conns)) * 1e6, Unit: "µs",
 			Shown: fmt.Sprintf("%.0f µs (clients %.0f µs)", x.HubCPU/float64(max(1, x.Conns))*1e6, x.ClientCPU/float64(max(1, x.Conns))*1e6)},
 		{Case: c, Name: "join latency p50 / p99 / max (dial to ack)", Value: x.JoinP99Ms, Unit: "ms",
 			Shown: fmt.Sprintf("%.1f / %.1f / %.1f ms", x.JoinP50Ms, x.JoinP99Ms, x.JoinMaxMs)},

@@ -58,6 +58,11 @@ func runOnce(ctx context.Context, cfg *Config) (*Report, error) {
 		// PERF.md measures idle connections twice: with the minimal upgrade
 		// headers and with a desktop browser's (only the latter with
 		// -browser-headers).
+		if cfg.Spawn && !cfg.NoFloor {
+			if rep.IdleFloor, err = r.idleFloor(ctx); err != nil {
+				return rep.finish(), fmt.Errorf("idle, floor server: %w", err)
+			}
+		}
 		if !cfg.BrowserHeaders {
 			if rep.Idle, err = r.idle(ctx, true, false); err != nil {
 				return rep.finish(), fmt.Errorf("idle: %w", err)
@@ -72,9 +77,14 @@ func runOnce(ctx context.Context, cfg *Config) (*Report, error) {
 			return rep.finish(), fmt.Errorf("connect: %w", err)
 		}
 	}
-	if has(CaseBurst) || has(CasePaced) {
-		if err = r.fanoutCases(ctx, rep, has(CaseBurst), has(CasePaced)); err != nil {
+	if has(CaseBurst) || has(CasePaced) || has(CaseSustained) {
+		if err = r.fanoutCases(ctx, rep, has(CaseBurst), has(CasePaced), has(CaseSustained)); err != nil {
 			return rep.finish(), err
+		}
+	}
+	if has(CaseChat) {
+		if rep.Chat, err = r.chatCase(ctx); err != nil {
+			return rep.finish(), fmt.Errorf("chat: %w", err)
 		}
 	}
 	if has(CaseCluster) {
@@ -126,7 +136,13 @@ func (r *runner) single(ctx context.Context, name string) (*hub, func(), error) 
 
 // children starts enough client processes for n sockets.
 func (r *runner) children(ctx context.Context, n int) (*group, func(), error) {
-	k := max(1, (n+r.cfg.PerChild-1)/r.cfg.PerChild)
+	return r.childrenAtLeast(ctx, n, 1)
+}
+
+// childrenAtLeast starts enough client processes for n sockets, and at
+// least least of them.
+func (r *runner) childrenAtLeast(ctx context.Context, n, least int) (*group, func(), error) {
+	k := max(least, (n+r.cfg.PerChild-1)/r.cfg.PerChild)
 	g, err := startChildren(ctx, r.cfg, k)
 	if err != nil {
 		return nil, nil, err

@@ -10,6 +10,7 @@ const (
 	opStatus   = "status"   // counters only, cheap
 	opReset    = "reset"    // zero delivery counters and histograms
 	opReport   = "report"   // counters and histograms
+	opChat     = "chat"     // every joined conn sends room messages, answered when all are sent
 	opProgress = "progress" // child to parent, while opening
 	opError    = "error"    // child to parent: the command failed
 )
@@ -28,6 +29,12 @@ type command struct {
 	Rate        float64  `json:"rate,omitempty"`        // conns started per second, 0 for no limit
 	TimeoutMS   int      `json:"timeout_ms,omitempty"`  // give up a handshake after this
 	Browser     bool     `json:"browser,omitempty"`     // send a desktop browser's upgrade headers
+
+	// chat: each joined conn sends MsgRate messages/s of Size bytes to its
+	// room (Rooms as given to open) for DurationMS, spread evenly.
+	MsgRate    float64 `json:"msg_rate,omitempty"`
+	DurationMS int     `json:"duration_ms,omitempty"`
+	Size       int     `json:"size,omitempty"`
 }
 
 // answer is a child-to-parent line.
@@ -53,5 +60,7 @@ type answer struct {
 	MaxPerConn uint64  `json:"max_per_conn"` // most deliveries on one joined conn
 	Latency    *Hist   `json:"latency,omitempty"`
 	LastErr    string  `json:"last_err,omitempty"`
-	CPUSeconds float64 `json:"cpu_seconds"` // the child's user+system CPU so far
+	CPUSeconds float64 `json:"cpu_seconds"`         // the child's user+system CPU so far
+	Sent       uint64  `json:"sent,omitempty"`      // chat: messages sent
+	SendErrs   uint64  `json:"send_errs,omitempty"` // chat: messages that could not be written whole
 }
