@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -19,12 +20,21 @@ type EmbeddedOptions struct {
 	Listen        string   // client listener for publishers, "127.0.0.1:4222"; port 0 picks one
 	ClusterListen string   // route listener; "" = no NATS clustering
 	Routes        []string // "host:port" of other nodes' route listeners
-	Logger        *slog.Logger
+	// RoutePasswords, when set, close the route listener to servers that do
+	// not present RouteUser with one of them, and the first one is what
+	// this server presents on the routes it opens.
+	RoutePasswords []string
+	// Clients, when non-nil, are the only identities the client listener
+	// accepts (the node's own connection included); nil leaves it open.
+	Clients []ClientUser
+	Logger  *slog.Logger
 }
 
 // Embedded is a running in-process NATS server.
 type Embedded struct {
 	*server.Server
+	routeUser *url.Userinfo // presented on the routes this server opens; nil without a secret
+
 	mu   sync.Mutex
 	opts *server.Options
 }
@@ -32,6 +42,35 @@ type Embedded struct {
 // StartEmbedded starts an in-process NATS server and waits until it takes
 // connections.
 func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
+	opts, err := o.serverOptions()
+	if err != nil {
+		return nil, err
+	}
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		return nil, fmt.Errorf("nats server: %w", err)
+	}
+	if o.Logger != nil {
+		ns.SetLoggerV2(&natsLogger{o.Logger.With("component", "nats")}, false, false, false)
+	}
+	go ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		ns.Shutdown()
+		return nil, fmt.Errorf("nats server did not start listening on %s", o.Listen)
+	}
+	return &Embedded{Server: ns, opts: opts, routeUser: routeUser(o.RoutePasswords)}, nil
+}
+
+func routeUser(passwords []string) *url.Userinfo {
+	if len(passwords) == 0 {
+		return nil
+	}
+	return url.UserPassword(RouteUser, passwords[0])
+}
+
+// serverOptions turns o into the server's options: the one place that
+// decides how the embedded server is set up.
+func (o EmbeddedOptions) serverOptions() (*server.Options, error) {
 	host, port, err := splitHostPort(o.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("nats listen %q: %w", o.Listen, err)
@@ -52,27 +91,34 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 			return nil, fmt.Errorf("nats cluster listen %q: %w", o.ClusterListen, err)
 		}
 		opts.Cluster = server.ClusterOpts{Name: "hub", Host: ch, Port: cp, PoolSize: -1}
-		for _, r := range o.Routes {
-			u, err := url.Parse("nats://" + r)
-			if err != nil {
-				return nil, fmt.Errorf("nats route %q: %w", r, err)
-			}
-			opts.Routes = append(opts.Routes, u)
+		if len(o.RoutePasswords) > 0 {
+			// The custom check accepts every key's password; the user and
+			// password here are what the server presents on routes it
+			// learns of from other servers (implicit routes).
+			opts.CustomRouterAuthentication = &RouteAuth{Passwords: o.RoutePasswords}
+			opts.Cluster.Username, opts.Cluster.Password = RouteUser, o.RoutePasswords[0]
+		}
+		if opts.Routes, err = routeURLs(o.Routes, routeUser(o.RoutePasswords)); err != nil {
+			return nil, err
 		}
 	}
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		return nil, fmt.Errorf("nats server: %w", err)
+	for _, u := range o.Clients {
+		opts.Users = append(opts.Users, u.serverUser())
 	}
-	if o.Logger != nil {
-		ns.SetLoggerV2(&natsLogger{o.Logger.With("component", "nats")}, false, false, false)
+	return opts, nil
+}
+
+func routeURLs(routes []string, user *url.Userinfo) ([]*url.URL, error) {
+	var out []*url.URL
+	for _, r := range routes {
+		u, err := url.Parse("nats://" + r)
+		if err != nil {
+			return nil, fmt.Errorf("nats route %q: %w", r, err)
+		}
+		u.User = user
+		out = append(out, u)
 	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		return nil, fmt.Errorf("nats server did not start listening on %s", o.Listen)
-	}
-	return &Embedded{Server: ns, opts: opts}, nil
+	return out, nil
 }
 
 func splitHostPort(hp string) (string, int, error) {
@@ -94,11 +140,16 @@ func splitHostPort(hp string) (string, int, error) {
 type natsLogger struct{ l *slog.Logger }
 
 func (n *natsLogger) Noticef(format string, v ...any) { n.l.Debug(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Warnf(format string, v ...any)   { n.l.Warn(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Fatalf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Errorf(format string, v ...any)  { n.l.Error(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Debugf(format string, v ...any)  { n.l.Debug(fmt.Sprintf(format, v...)) }
-func (n *natsLogger) Tracef(format string, v ...any)  {}
+func (n *natsLogger) Warnf(format string, v ...any) {
+	if strings.HasPrefix(format, "Plaintext passwords detected") {
+		return // the passwords are derived or configured in memory; nothing to hash
+	}
+	n.l.Warn(fmt.Sprintf(format, v...))
+}
+func (n *natsLogger) Fatalf(format string, v ...any) { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Errorf(format string, v ...any) { n.l.Error(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Debugf(format string, v ...any) { n.l.Debug(fmt.Sprintf(format, v...)) }
+func (n *natsLogger) Tracef(format string, v ...any) {}
 
 // RoutedPeers is the number of distinct servers this one has a route to.
 // NumRoutes counts connections: while two servers that dialled each other
@@ -122,13 +173,9 @@ func (e *Embedded) SetRoutes(routes []string) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	opts := e.opts.Clone()
-	opts.Routes = nil
-	for _, r := range routes {
-		u, err := url.Parse("nats://" + r)
-		if err != nil {
-			return err
-		}
-		opts.Routes = append(opts.Routes, u)
+	var err error
+	if opts.Routes, err = routeURLs(routes, e.routeUser); err != nil {
+		return err
 	}
 	if err := e.ReloadOptions(opts); err != nil {
 		return err

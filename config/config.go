@@ -94,6 +94,13 @@ type NATS struct {
 	Listen        string // embedded server's client listener host:port; default "127.0.0.1:4222"
 	ClusterListen string // embedded server's route listener host:port; default "" (the cluster package picks 0.0.0.0:6222 when clustering)
 	Credentials   string // credentials file for the external server; default none
+	// Backends' sign-in on the embedded server's client port. It turns
+	// authentication on (which is on anyway with a cluster secret or a
+	// listener beyond loopback). They may publish to the hub's room, user,
+	// broadcast and conn subjects and the subjects flows read, answer the
+	// events they get, and subscribe to the hub's events and the subjects
+	// flows write; nothing else.
+	Users []string // "name:password" pairs for backends; default none; secret
 }
 
 // Auth configures client authentication (HCL block `auth`).
@@ -252,6 +259,12 @@ func (c *Config) Redacted() *Config {
 	if r.Auth.APIKey != "" {
 		r.Auth.APIKey = "***"
 	}
+	r.NATS.Users = append([]string(nil), c.NATS.Users...)
+	for i, u := range r.NATS.Users {
+		if name, _, ok := strings.Cut(u, ":"); ok {
+			r.NATS.Users[i] = name + ":***"
+		}
+	}
 	if r.Cluster.Secret != "" {
 		r.Cluster.Secret = "***"
 	}
@@ -264,6 +277,7 @@ func (c *Config) clone() *Config {
 	r := *c
 	r.WebSocket.AllowedOrigins = append([]string(nil), c.WebSocket.AllowedOrigins...)
 	r.Cluster.Join = append([]string(nil), c.Cluster.Join...)
+	r.NATS.Users = append([]string(nil), c.NATS.Users...)
 	r.Flows = make([]Flow, len(c.Flows))
 	for i, f := range c.Flows {
 		f.From.TargetPath = append([]string(nil), f.From.TargetPath...)

@@ -52,6 +52,7 @@ var options = []option{
 	{"nats-credentials", "nats.credentials", "credentials file for the external NATS server", func(c *Config) any { return &c.NATS.Credentials }},
 	{"nats-listen", "nats.listen", "embedded NATS client listener host:port", func(c *Config) any { return &c.NATS.Listen }},
 	{"nats-cluster-listen", "nats.cluster_listen", "embedded NATS route listener host:port for clustering (empty: 0.0.0.0:6222 when clustering)", func(c *Config) any { return &c.NATS.ClusterListen }},
+	{"nats-users", "nats.users", "comma-separated name:password backend users of the embedded NATS client port (prefer the environment variable)", func(c *Config) any { return &c.NATS.Users }},
 	{"subject-prefix", "nats.subject_prefix", "first token(s) of every hub NATS subject", func(c *Config) any { return &c.NATS.SubjectPrefix }},
 
 	{"jwt-secret", "auth.jwt_secret", "HS256 secret for client JWTs (prefer the environment variable)", func(c *Config) any { return &c.Auth.JWTSecret }},

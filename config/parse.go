@@ -292,6 +292,7 @@ func (d *decoder) connector(b *hcl.Block) {
 		{"listen", &n.Listen},
 		{"cluster_listen", &n.ClusterListen},
 		{"credentials", &n.Credentials},
+		{"users", &n.Users},
 	})
 }
 

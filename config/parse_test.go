@@ -231,6 +231,9 @@ cluster {
   advertise = "10.0.0.1:7000"
   join = ["a:7000", "hub-headless"]
   rejoin_interval = "1m"
+  failure_grace = "5s"
+  secret_file = "/etc/hub/cluster.key"
+  insecure = true
 }
 metrics { listen = "127.0.0.1:9100" }
 flow "x" {
@@ -256,13 +259,14 @@ flow "x" {
 	want.NATS = NATS{Name: "nats", URL: "nats://u:p@n1:4222,nats://n2:4222", SubjectPrefix: "app.hub",
 		Listen: "127.0.0.1:4333", ClusterListen: "0.0.0.0:6333", Credentials: "/etc/hub/nats.creds"}
 	want.Auth = Auth{JWTPublicKeyFile: "/etc/hub/jwt.pem", JWTLeeway: time.Second, APIKey: "k"}
-	want.Cluster = Cluster{Bind: "0.0.0.0:7000", Advertise: "10.0.0.1:7000", Join: []string{"a:7000", "hub-headless"}, RejoinInterval: time.Minute, FailureGrace: 30 * time.Second}
+	want.Cluster = Cluster{Bind: "0.0.0.0:7000", Advertise: "10.0.0.1:7000", Join: []string{"a:7000", "hub-headless"}, RejoinInterval: time.Minute, FailureGrace: 5 * time.Second,
+		SecretFile: "/etc/hub/cluster.key", Insecure: true}
 	want.Metrics = Metrics{Listen: "127.0.0.1:9100"}
 	want.Flows = []Flow{{
 		Name: "x",
 		From: Endpoint{Connector: "nats", Kind: KindNATS, Operation: "orders.>"},
 		To:   Endpoint{Connector: "front", Kind: KindWebSocket, Operation: "send_to_user", Target: "input.user.id", TargetPath: []string{"user", "id"}},
-		Pos:  "all.hcl:55",
+		Pos:  "all.hcl:58",
 	}}
 	c.origins, want.origins = nil, nil
 	if !reflect.DeepEqual(c, want) {

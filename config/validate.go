@@ -193,6 +193,15 @@ func (v *validator) nats() {
 	}
 	v.hostPort("nats.listen", n.Listen, false, "nats")
 	v.hostPort("nats.cluster_listen", n.ClusterListen, true, "nats")
+	for _, u := range n.Users {
+		if name, pw, ok := strings.Cut(u, ":"); !ok || name == "" || pw == "" || strings.ContainsAny(name, " \t") {
+			v.add("Invalid NATS user", "each entry of users must be \"name:password\" (the password is not shown here).", "nats.users", "nats")
+			break
+		}
+	}
+	if len(n.Users) > 0 && n.URL != "" {
+		v.add("Backend users with an external NATS", "users configure the embedded server; an external NATS has its own accounts.", "nats.users", "nats")
+	}
 	if n.Credentials != "" && n.URL == "" {
 		v.add("Credentials without URL", "credentials apply only to an external NATS server; set url too, or leave credentials out for the embedded server.", "nats.credentials", "nats")
 	}
@@ -244,6 +253,9 @@ func (v *validator) cluster() {
 	}
 	if cl.RejoinInterval <= 0 {
 		v.add("Invalid rejoin interval", "rejoin_interval must be greater than zero.", "cluster.rejoin_interval", "cluster")
+	}
+	if cl.Secret != "" && cl.SecretFile != "" {
+		v.add("Two cluster secrets", "set secret or secret_file, not both.", "cluster.secret", "cluster.secret_file", "cluster")
 	}
 	if cl.FailureGrace <= 0 {
 		v.add("Invalid failure grace", "failure_grace must be greater than zero.", "cluster.failure_grace", "cluster")

@@ -97,6 +97,7 @@ func (n *Node) startCluster() error {
 		Join:           cfg.Cluster.Join,
 		RejoinInterval: cfg.Cluster.RejoinInterval,
 		Meta:           meta,
+		Keys:           n.secret.GossipKeys(),
 		Logger:         n.log,
 		OnJoin:         n.peerJoined,
 		OnLeave:        n.peerLeft,
@@ -121,7 +122,7 @@ func (n *Node) startCluster() error {
 // for. A node with none of these is a single node and opens no cluster port.
 func (n *Node) clustered() bool {
 	c := &n.cfg.Cluster
-	return c.Bind != ""
+	return c.Bind != "" && (len(c.Join) > 0 || n.secret != nil || c.Insecure)
 }
 
 // announce publishes node_up once every member gossip found has answered

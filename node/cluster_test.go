@@ -27,7 +27,7 @@ func startCluster(t *testing.T, size int, externalNATS string) []*node.Node {
 
 func startMember(t *testing.T, existing []*node.Node, externalNATS string) *node.Node {
 	t.Helper()
-	c := hubtest.Config(t)
+	c := hubtest.ClusterConfig(t)
 	c.NATS.URL = externalNATS
 	if len(existing) > 0 {
 		c.Cluster.Join = []string{existing[0].GossipAddr()}

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -37,11 +39,13 @@ type Node struct {
 	log  *slog.Logger
 	auth *authenticator
 
-	ns  *cluster.Embedded // embedded NATS; nil with an external one
-	nc  *nats.Conn
-	bus *cluster.Bus
-	sys *actors.System
-	gw  *gateway.Server
+	ns       *cluster.Embedded // embedded NATS; nil with an external one
+	secret   *cluster.Secret   // nil without one
+	natsUser *url.Userinfo     // the node's own sign-in on the embedded server; nil when it is open
+	nc       *nats.Conn
+	bus      *cluster.Bus
+	sys      *actors.System
+	gw       *gateway.Server
 
 	namespaces *namespace.Set // options per group of rooms; never nil after Start
 
@@ -75,7 +79,34 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Node{cfg: cfg, log: logger.With("node", cfg.Node.Name), auth: a, quit: make(chan struct{})}, nil
+	secret, err := LoadSecret(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cl := cfg.Cluster; len(cl.Join) > 0 && cl.Bind != "" && secret == nil && !cl.Insecure {
+		return nil, errors.New("cluster: join is set but there is no cluster secret, so anyone who reaches the gossip port " +
+			"could join and read every event; give every node the same secret (cluster { secret_file = ... }, " +
+			"HUB_CLUSTER_SECRET or -cluster-secret-file; make one with: openssl rand -base64 32), " +
+			"or set cluster { insecure = true } (HUB_CLUSTER_INSECURE=true) on a network you trust")
+	}
+	return &Node{cfg: cfg, log: logger.With("node", cfg.Node.Name), auth: a, secret: secret, quit: make(chan struct{})}, nil
+}
+
+// LoadSecret reads the cluster secret from cfg (secret, else secret_file);
+// nil when none is configured.
+func LoadSecret(cfg *config.Config) (*cluster.Secret, error) {
+	text := cfg.Cluster.Secret
+	if text == "" && cfg.Cluster.SecretFile != "" {
+		b, err := os.ReadFile(cfg.Cluster.SecretFile)
+		if err != nil {
+			return nil, fmt.Errorf("cluster secret_file: %w", err)
+		}
+		text = string(b)
+		if strings.TrimSpace(text) == "" {
+			return nil, fmt.Errorf("cluster secret_file %s holds no key", cfg.Cluster.SecretFile)
+		}
+	}
+	return cluster.ParseSecret(text)
 }
 
 // Start brings the node up: NATS, bus, actors, flows, cluster, then the
@@ -90,6 +121,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	metrics.BuildInfo.WithLabelValues(Version, cfg.Node.Name).Set(1)
 	if cfg.Node.Dev {
 		n.log.Warn("DEVELOPMENT MODE: clients name themselves with ?user=; never run this in production")
+	}
+	if n.clustered() && n.secret == nil {
+		n.log.Warn("INSECURE CLUSTER: no cluster secret; gossip is in clear text and anyone who reaches the gossip and route ports joins and reads every event; never run this on a network you do not trust")
 	}
 
 	if err := n.checkListeners(); err != nil {
@@ -200,19 +234,28 @@ func (n *Node) startNATS() error {
 			n.log.Warn("nats error", "err", err)
 		}),
 	}
-	url := cfg.NATS.URL
-	if url == "" {
+	natsURL := cfg.NATS.URL
+	if natsURL == "" {
 		clusterListen := n.routeListen()
+		clients, err := n.natsClients()
+		if err != nil {
+			return err
+		}
 		ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{
-			Name: cfg.Node.Name, Listen: cfg.NATS.Listen, ClusterListen: clusterListen, Logger: n.log,
+			Name: cfg.Node.Name, Listen: cfg.NATS.Listen, ClusterListen: clusterListen,
+			RoutePasswords: n.secret.RoutePasswords(), Clients: clients, Logger: n.log,
 		})
 		if err != nil {
 			return err
 		}
 		n.ns = ns
 		opts = append(opts, nats.InProcessServer(ns.Server))
-		url = ns.ClientURL()
-		n.log.Info("embedded nats listening for publishers", "url", url)
+		if n.natsUser != nil {
+			pw, _ := n.natsUser.Password()
+			opts = append(opts, nats.UserInfo(n.natsUser.Username(), pw))
+		}
+		natsURL = ns.ClientURL()
+		n.log.Info("embedded nats listening for publishers", "url", natsURL, "auth", n.natsUser != nil)
 		if clusterListen != "" {
 			n.log.Info("embedded nats listening for routes", "addr", ns.ClusterAddr().String())
 		}
@@ -224,13 +267,13 @@ func (n *Node) startNATS() error {
 			opts = append(opts, nats.UserCredentials(cfg.NATS.Credentials))
 		}
 	}
-	nc, err := nats.Connect(url, opts...)
+	nc, err := nats.Connect(natsURL, opts...)
 	if err != nil {
-		return fmt.Errorf("nats connect %s: %w", redactURL(url), err)
+		return fmt.Errorf("nats connect %s: %w", redactURL(natsURL), err)
 	}
 	n.nc = nc
 	if !nc.IsConnected() {
-		n.log.Warn("nats not reachable yet; retrying, not ready until connected", "url", redactURL(url))
+		n.log.Warn("nats not reachable yet; retrying, not ready until connected", "url", redactURL(natsURL))
 		return nil
 	}
 	metrics.NATSConnected.Set(1)
@@ -276,11 +319,21 @@ func (n *Node) WSURL() string { return "ws://" + n.gw.Addr().String() + n.cfg.We
 func (n *Node) HTTPURL() string { return "http://" + n.gw.Addr().String() }
 
 // NATSURL is the client URL of the embedded NATS, "" with an external one.
+// When the server requires credentials the URL carries the node's own:
+// hand it only to what may act as the hub (tests, tools on the same host).
 func (n *Node) NATSURL() string {
 	if n.ns == nil {
 		return ""
 	}
-	return n.ns.ClientURL()
+	if n.natsUser == nil {
+		return n.ns.ClientURL()
+	}
+	u, err := url.Parse(n.ns.ClientURL())
+	if err != nil {
+		return n.ns.ClientURL()
+	}
+	u.User = n.natsUser
+	return u.String()
 }
 
 // NATSRouteAddr is the embedded server's route listener, "" when none.

@@ -28,7 +28,7 @@ func (n *Node) listeners() []listener {
 				"set -nats-cluster-listen (HUB_NATS_CLUSTER_LISTEN)"})
 		}
 	}
-	if cfg.Cluster.Bind != "" {
+	if n.clustered() {
 		ls = append(ls, listener{cfg.Cluster.Bind, "gossip port", "set -gossip-bind (HUB_GOSSIP_BIND)"})
 	}
 	ls = append(ls, listener{cfg.WSAddr(), "WebSocket port", "set -port (HUB_PORT) or -host (HUB_HOST)"})
@@ -39,15 +39,15 @@ func (n *Node) listeners() []listener {
 }
 
 // routeListen is the embedded NATS server's route listener: the configured
-// one, or 0.0.0.0:6222 when the node gossips.
+// one, or 0.0.0.0:6222, when the node gossips; "" for a single node.
 func (n *Node) routeListen() string {
+	if !n.clustered() {
+		return ""
+	}
 	if l := n.cfg.NATS.ClusterListen; l != "" {
 		return l
 	}
-	if n.cfg.Cluster.Bind != "" {
-		return "0.0.0.0:6222"
-	}
-	return ""
+	return "0.0.0.0:6222"
 }
 
 // checkListeners fails at once, naming the port and the setting that moves

@@ -32,7 +32,7 @@ func TestStart_TakenPortFailsFast(t *testing.T) {
 	}{
 		{"nats client", func(c *config.Config) { c.NATS.Listen = addr }, []string{"embedded NATS client port " + addr + " is already in use", "-nats-listen"}},
 		{"websocket", func(c *config.Config) { c.WebSocket.Host = "127.0.0.1"; c.WebSocket.Port, _ = strconv.Atoi(port) }, []string{"WebSocket port " + addr + " is already in use", "-port"}},
-		{"gossip", func(c *config.Config) { c.Cluster.Bind = addr }, []string{"gossip port " + addr + " is already in use", "-gossip-bind"}},
+		{"gossip", func(c *config.Config) { c.Cluster.Bind = addr; c.Cluster.Secret = hubtest.ClusterSecret }, []string{"gossip port " + addr + " is already in use", "-gossip-bind"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

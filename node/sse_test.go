@@ -422,10 +422,8 @@ func TestSSE_AcrossTheCluster(t *testing.T) {
 	if testing.Short() {
 		t.Skip("-short: multi-node test")
 	}
-	a := hubtest.Start(t, hubtest.Config(t))
-	cb := hubtest.Config(t)
-	cb.Cluster.Join = []string{a.GossipAddr()}
-	b := hubtest.Start(t, cb)
+	a := hubtest.Start(t, hubtest.ClusterConfig(t))
+	b := hubtest.Start(t, hubtest.ClusterConfig(t, a.GossipAddr()))
 	hubtest.Eventually(t, "cluster formed", func() bool {
 		return a.ClusterSize() == 2 && b.ClusterSize() == 2 && a.NATSRoutes() >= 1 && b.NATSRoutes() >= 1
 	})

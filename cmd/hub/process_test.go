@@ -21,6 +21,9 @@ import (
 // These tests run the real binary as separate processes: a 3-node cluster
 // on loopback, each node with its own gossip and its own embedded NATS.
 
+// ipPath is the ip tool the network-namespace tests use.
+const ipPath = "/usr/sbin/ip"
+
 var (
 	buildOnce sync.Once
 	binPath   string
@@ -59,18 +62,53 @@ type proc struct {
 	logs   chan map[string]any
 }
 
+// Backends of the process tests sign in on the embedded NATS as this user.
+const (
+	testNATSUser     = "test"
+	testNATSPassword = "test-backend-password"
+)
+
+// procOpts vary how startProc runs a hub.
+type procOpts struct {
+	secret string   // HUB_CLUSTER_SECRET; default hubtest.ClusterSecret, "-" for none
+	host   string   // address every listener binds; default 127.0.0.1
+	netns  string   // run inside this network namespace (ip netns exec)
+	args   []string // more flags
+}
+
 // startProc starts a hub process and waits until it logs its listeners.
 func startProc(t *testing.T, name string, join string) *proc {
 	t.Helper()
-	args := []string{"-dev", "-node-name", name, "-host", "127.0.0.1", "-port", "0",
-		"-nats-listen", "127.0.0.1:0", "-nats-cluster-listen", "127.0.0.1:0",
-		"-gossip-bind", "127.0.0.1:0", "-log-format", "json", "-shutdown-timeout", "5s",
-		"-rejoin-interval", "1s"}
+	return startProcWith(t, name, join, procOpts{})
+}
+
+func startProcWith(t *testing.T, name string, join string, o procOpts) *proc {
+	t.Helper()
+	host := o.host
+	if host == "" {
+		host = "127.0.0.1"
+	}
+	args := []string{"-dev", "-node-name", name, "-host", host, "-port", "0",
+		"-nats-listen", host + ":0", "-nats-cluster-listen", host + ":0",
+		"-gossip-bind", host + ":0", "-log-format", "json", "-shutdown-timeout", "5s",
+		"-rejoin-interval", "1s", "-nats-users", testNATSUser + ":" + testNATSPassword}
 	if join != "" {
 		args = append(args, "-join", join)
 	}
-	cmd := exec.Command(hubBinary(t), args...)
-	cmd.Env = append(os.Environ(), "HUB_CONFIG=")
+	args = append(args, o.args...)
+	exe, cargs := hubBinary(t), args
+	if o.netns != "" {
+		exe, cargs = ipPath, append([]string{"netns", "exec", o.netns, hubBinary(t)}, args...)
+	}
+	cmd := exec.Command(exe, cargs...)
+	secret := o.secret
+	if secret == "" {
+		secret = hubtest.ClusterSecret
+	}
+	if secret == "-" {
+		secret = ""
+	}
+	cmd.Env = append(os.Environ(), "HUB_CONFIG=", "HUB_CLUSTER_SECRET="+secret)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +145,7 @@ func startProc(t *testing.T, name string, join string) *proc {
 				p.ws, _ = m["addr"].(string)
 			case "embedded nats listening for publishers":
 				p.nats, _ = m["url"].(string)
+				p.nats = strings.Replace(p.nats, "nats://", "nats://"+testNATSUser+":"+testNATSPassword+"@", 1)
 			case "gossip listening":
 				p.gossip, _ = m["addr"].(string)
 			}

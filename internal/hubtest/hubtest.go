@@ -34,6 +34,20 @@ const Wait = 10 * time.Second
 
 var nodeSeq atomic.Int64
 
+// ClusterSecret is the cluster secret of test clusters: a node with it
+// gossips (others may join it), and its embedded NATS then requires
+// credentials (Node.NATSURL carries the node's own).
+const ClusterSecret = "hubtest-cluster-secret-never-in-production"
+
+// ClusterConfig is Config for a member of a test cluster: it has the
+// cluster secret and joins the nodes at join (gossip addresses), if any.
+func ClusterConfig(t testing.TB, join ...string) *config.Config {
+	c := Config(t)
+	c.Cluster.Secret = ClusterSecret
+	c.Cluster.Join = join
+	return c
+}
+
 // Config returns a development configuration for a test node: everything
 // on loopback with kernel-picked ports, no gossip peers, a unique name.
 func Config(t testing.TB) *config.Config {
