@@ -15,6 +15,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gobwas/ws"
+	"github.com/nats-io/nats.go"
+
 	"github.com/hubrt/hub/internal/hubtest"
 )
 
@@ -60,6 +63,9 @@ type proc struct {
 	exited chan struct{} // closed when the process has exited
 	err    error         // its exit status, once exited is closed
 	logs   chan map[string]any
+	httpc  *http.Client      // reaches its listeners (inside its network namespace)
+	wsd    ws.Dialer         // dials its WebSocket
+	natsd  nats.CustomDialer // dials its NATS; nil for the default
 }
 
 // Backends of the process tests sign in on the embedded NATS as this user.
@@ -116,7 +122,14 @@ func startProcWith(t *testing.T, name string, join string, o procOpts) *proc {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	p := &proc{t: t, name: name, cmd: cmd, exited: make(chan struct{}), logs: make(chan map[string]any, 1000)}
+	p := &proc{t: t, name: name, cmd: cmd, exited: make(chan struct{}), logs: make(chan map[string]any, 1000),
+		httpc: http.DefaultClient, wsd: hubtest.Dialer}
+	if o.netns != "" {
+		d := netnsDialer(t, o.netns)
+		p.httpc = &http.Client{Transport: &http.Transport{DialContext: d.DialContext}, Timeout: 5 * time.Second}
+		p.wsd = ws.Dialer{NetDial: d.DialContext, Timeout: 5 * time.Second}
+		p.natsd = d
+	}
 	t.Cleanup(func() {
 		_ = cmd.Process.Kill()
 		<-p.exited
@@ -161,8 +174,40 @@ func startProcWith(t *testing.T, name string, join string, o procOpts) *proc {
 func (p *proc) url(path string) string { return "http://" + p.ws + path }
 func (p *proc) wsURL(q string) string  { return "ws://" + p.ws + "/ws" + q }
 
+// dial opens a WebSocket client to the node, q being the query ("?user=x").
+func (p *proc) dial(t *testing.T, q string) *hubtest.Client {
+	t.Helper()
+	return hubtest.DialWith(t, p.wsd, p.wsURL(q))
+}
+
+// natsConn connects to the node's embedded NATS as the test backend.
+func (p *proc) natsConn(t *testing.T) *nats.Conn {
+	t.Helper()
+	opts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(100 * time.Millisecond)}
+	if p.natsd != nil {
+		opts = append(opts, nats.SetCustomDialer(p.natsd))
+	}
+	nc, err := nats.Connect(p.nats, opts...)
+	if err != nil {
+		t.Fatalf("nats %s: %v", p.name, err)
+	}
+	t.Cleanup(nc.Close)
+	return nc
+}
+
+func (p *proc) get(path string) map[string]any {
+	resp, err := p.httpc.Get(p.url(path))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var m map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&m)
+	return m
+}
+
 func (p *proc) readyz() map[string]any {
-	resp, err := http.Get(p.url("/readyz"))
+	resp, err := p.httpc.Get(p.url("/readyz"))
 	if err != nil {
 		return nil
 	}

@@ -170,9 +170,23 @@ func Dial(t testing.TB, url string, header http.Header) *Client {
 	return c
 }
 
+// DialWith is Dial through d (another source address, another network
+// namespace).
+func DialWith(t testing.TB, d ws.Dialer, url string) *Client {
+	t.Helper()
+	c, status, err := tryDial(t, d, url, nil)
+	if err != nil {
+		t.Fatalf("dial %s: status %d: %v", url, status, err)
+	}
+	return c
+}
+
 // TryDial connects to url and returns the HTTP status of a refused upgrade.
 func TryDial(t testing.TB, url string, header http.Header) (*Client, int, error) {
-	d := Dialer
+	return tryDial(t, Dialer, url, header)
+}
+
+func tryDial(t testing.TB, d ws.Dialer, url string, header http.Header) (*Client, int, error) {
 	if header != nil {
 		d.Header = ws.HandshakeHeaderHTTP(header)
 	}
