@@ -41,7 +41,9 @@ type Config struct {
 	// Namespaces are the option groups of rooms (SPEC §9), in file order;
 	// a room belongs to the first whose pattern matches (NamespaceSet).
 	Namespaces []namespace.Namespace
-	Source     string // the config file read; "" when none
+	HTTP       []HTTPConnector // connectors of type "http", in file order
+	Proxies    []Proxy         // at most one of each kind
+	Source     string          // the config file read; "" when none
 
 	// origins records where each value came from (file position, flag or
 	// environment variable), keyed like "ws.port", so Validate can say
@@ -140,6 +142,9 @@ type Flow struct {
 
 // Endpoint is one side of a flow.
 //
+// For an http target (a connector of type "http"), Target is the path the
+// event is POSTed to and Operation is "" or "post".
+//
 // For a websocket source, Operation is connect, message or disconnect. For a
 // websocket target, Operation is broadcast, send_to_room, send_to_user or
 // send_to_connection; the last three need Target. For a nats source,
@@ -148,7 +153,7 @@ type Flow struct {
 // "publish". Flow subjects are used as written, without SubjectPrefix.
 type Endpoint struct {
 	Connector  string   // connector name as written
-	Kind       string   // KindWebSocket or KindNATS, resolved from the connector's type
+	Kind       string   // KindWebSocket, KindNATS or KindHTTP, resolved from the connector's type
 	Operation  string   // as written
 	Target     string   // as written, e.g. "input.room" or "chat.messages"
 	TargetPath []string // for "input.a.b", ["a", "b"]: the field of the incoming JSON holding the id; nil otherwise
@@ -311,6 +316,15 @@ func (c *Config) clone() *Config {
 			}
 			r.Namespaces[i] = ns
 		}
+	}
+	r.HTTP = append([]HTTPConnector(nil), c.HTTP...)
+	r.Proxies = make([]Proxy, len(c.Proxies))
+	for i, p := range c.Proxies {
+		p.Rooms = append([]string(nil), p.Rooms...)
+		r.Proxies[i] = p
+	}
+	if c.Proxies == nil {
+		r.Proxies = nil
 	}
 	if c.origins != nil {
 		r.origins = make(map[string]origin, len(c.origins))

@@ -82,6 +82,7 @@ var rootSchema = &hcl.BodySchema{
 		{Type: "metrics"},
 		{Type: "flow", LabelNames: []string{"name"}},
 		{Type: "namespace", LabelNames: []string{"name"}},
+		{Type: "proxy", LabelNames: []string{"kind"}},
 	},
 }
 
@@ -168,6 +169,8 @@ func (d *decoder) decode(src []byte, filename string) {
 			d.flow(b)
 		case "namespace":
 			d.namespace(b)
+		case "proxy":
+			d.proxy(b)
 		}
 	}
 	// Resolve endpoint kinds now that every connector is known; flows may
@@ -185,6 +188,9 @@ func (c *Config) kindOf(name string) string {
 		return KindWebSocket
 	case c.NATS.Name:
 		return KindNATS
+	}
+	if c.HTTPConnector(name) != nil {
+		return KindHTTP
 	}
 	return ""
 }
@@ -227,7 +233,7 @@ func (d *decoder) connector(b *hcl.Block) {
 	attr, ok := content.Attributes["type"]
 	if !ok {
 		d.errorf(b.DefRange.Ptr(), "Missing connector type",
-			"Connector %q needs type = %q or type = %q.", name, KindWebSocket, KindNATS)
+			"Connector %q needs type = %q, %q or %q.", name, KindWebSocket, KindNATS, KindHTTP)
 		return
 	}
 	var typ string
@@ -235,14 +241,19 @@ func (d *decoder) connector(b *hcl.Block) {
 		d.diags = append(d.diags, diags...)
 		return
 	}
-	if typ != KindWebSocket && typ != KindNATS {
+	if typ != KindWebSocket && typ != KindNATS && typ != KindHTTP {
 		d.errorf(attr.Expr.Range().Ptr(), "Unknown connector type",
-			"Connector %q has type %q; the type must be %q or %q.", name, typ, KindWebSocket, KindNATS)
+			"Connector %q has type %q; the type must be %q, %q or %q.", name, typ, KindWebSocket, KindNATS, KindHTTP)
 		return
 	}
 	if first, ok := d.seen["connector "+name]; ok {
 		d.errorf(b.LabelRanges[0].Ptr(), "Duplicate connector name",
 			"A connector named %q is already defined at %s.", name, d.line(first))
+		return
+	}
+	if typ == KindHTTP {
+		d.seen["connector "+name] = b.DefRange
+		d.httpConnector(b, name)
 		return
 	}
 	if first, ok := d.seen["type "+typ]; ok {

@@ -336,7 +336,7 @@ func TestParse_Errors(t *testing.T) {
 		{"flow two from", "flow \"f\" {\n  from { connector = \"ws\" operation = \"message\" }\n  from { connector = \"ws\" operation = \"message\" }\n  to { connector = \"bus\" target = \"a\" }\n}\n", []string{"e.hcl:3,3-7: Duplicate from block"}},
 		{"ws source op",
 			"flow \"f\" {\n  from { connector = \"ws\" operation = \"typing\" }\n  to { connector = \"bus\" target = \"a\" }\n}\n",
-			[]string{"e.hcl:2,39-47: Invalid operation", "connect, message or disconnect"}},
+			[]string{"e.hcl:2,39-47: Invalid operation", "connect, message, disconnect, join"}},
 		{"ws target op",
 			"flow \"f\" {\n  from { connector = \"bus\" operation = \"a\" }\n  to { connector = \"ws\" operation = \"send\" }\n}\n",
 			[]string{"e.hcl:3,37-43: Invalid operation", "broadcast, send_to_room"}},

@@ -25,6 +25,8 @@ func (c *Config) Validate() error {
 	v.nats()
 	v.auth()
 	v.cluster()
+	v.httpConnectors()
+	v.proxies()
 	v.flows()
 	v.namespaces()
 	// Report in file order; problems from flags and env come last.
@@ -290,11 +292,21 @@ func (v *validator) flows() {
 			ep         Endpoint
 		}{{"from", from, f.From}, {"to", to, f.To}} {
 			if e.kind == "" {
-				v.add("Unknown connector", fmt.Sprintf("flow %q: %s connector %q is not declared; the connectors are %q (websocket) and %q (nats).",
+				v.add("Unknown connector", fmt.Sprintf("flow %q: %s connector %q is not declared; the connectors are %q (websocket), %q (nats) and any of type http.",
 					f.Name, e.side, e.ep.Connector, c.WebSocket.Name, c.NATS.Name), key+"."+e.side+".connector", key+"."+e.side, key)
 			}
 		}
 		if from == "" || to == "" {
+			continue
+		}
+		if from == KindWebSocket && to == KindHTTP {
+			v.wsSource(f, key+".from")
+			v.httpTarget(f, key+".to")
+			continue
+		}
+		if from == KindHTTP || to == KindHTTP {
+			v.add("Invalid flow direction", fmt.Sprintf("flow %q goes from %s to %s; an http connector only takes flows from websocket.", f.Name, from, to),
+				key+".to.connector", key+".to", key)
 			continue
 		}
 		if from == to {
@@ -313,10 +325,8 @@ func (v *validator) flows() {
 }
 
 func (v *validator) wsSource(f Flow, key string) {
-	switch f.From.Operation {
-	case OpConnect, OpMessage, OpDisconnect:
-	default:
-		v.add("Invalid operation", fmt.Sprintf("flow %q: websocket source operation %q must be connect, message or disconnect.", f.Name, f.From.Operation),
+	if !validWSSource(f.From.Operation) {
+		v.add("Invalid operation", fmt.Sprintf("flow %q: websocket source operation %q must be connect, message, disconnect, join, leave, room_occupied or room_vacated.", f.Name, f.From.Operation),
 			key+".operation", key)
 	}
 	if f.From.Target != "" {

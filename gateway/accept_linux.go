@@ -153,8 +153,10 @@ func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
 
 // handshake reads a request on a Conn still in its handshake. It runs on the
 // worker holding the Conn's busy flag. It returns once the request is
-// incomplete for now (the worker re-arms the fd), answered, or handed off.
-func (w *worker) handshake(c *Conn) (more bool) {
+// incomplete for now (the worker re-arms the fd), answered, or handed off;
+// deferred says the upgrade went on on a goroutine of its own, which now
+// holds the busy flag (resumeRaw).
+func (w *worker) handshake(c *Conn) (more, deferred bool) {
 	s := w.s
 	for {
 		var n int
@@ -163,14 +165,14 @@ func (w *worker) handshake(c *Conn) (more bool) {
 			n, err = sysRead(uintptr(c.fd), w.buf)
 			c.releaseFD()
 		} else {
-			return false
+			return false, false
 		}
 		if wouldBlock(err) {
-			return false
+			return false, false
 		}
 		if err != nil || n <= 0 {
 			s.end(c, 0, "", true)
-			return false
+			return false, false
 		}
 		s.stats.bytesIn.Add(uint64(n))
 		head, from := w.buf[:n], 0
@@ -189,7 +191,7 @@ func (w *worker) handshake(c *Conn) (more bool) {
 		if end < 0 {
 			if len(head) >= maxHeadBytes {
 				s.handOff(c, head)
-				return false
+				return false, false
 			}
 			if len(c.rd.partial) == 0 {
 				c.rd.partial = append(make([]byte, 0, 2*len(head)), head...)
@@ -197,17 +199,20 @@ func (w *worker) handshake(c *Conn) (more bool) {
 			continue
 		}
 		c.rd.partial = nil
-		s.serveRaw(c, head[:end+4], head[end+4:])
+		if s.serveRaw(c, head[:end+4], head[end+4:]) {
+			return false, true
+		}
 		// A full read may have left bytes in the socket.
-		return n == len(w.buf)
+		return n == len(w.buf), false
 	}
 }
 
 var headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
 // serveRaw handles one complete request head read by the raw path. rest is
-// what the client sent after it.
-func (s *Server) serveRaw(c *Conn, head, rest []byte) {
+// what the client sent after it. deferred says the upgrade goes on on a
+// goroutine of its own (a slow Authenticate), which ends with resumeRaw.
+func (s *Server) serveRaw(c *Conn, head, rest []byte) (deferred bool) {
 	br := headReaders.Get().(*bufio.Reader)
 	br.Reset(bytes.NewReader(head))
 	r, err := http.ReadRequest(br)
@@ -216,19 +221,46 @@ func (s *Server) serveRaw(c *Conn, head, rest []byte) {
 	if err != nil || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 		// Not a request we upgrade: net/http answers it (with 400 if bad).
 		s.handOff(c, append(head, rest...))
-		return
+		return false
 	}
 	if _, pattern := s.mux.Handler(r); pattern != s.wsPattern {
 		s.handOff(c, append(head, rest...))
-		return
+		return false
 	}
 	r.RemoteAddr = c.addr.String()
 	rw := &rawResponse{c: c, rest: rest}
 	s.mux.ServeHTTP(rw, r)
+	if rw.deferred {
+		return true
+	}
 	if !rw.upgraded {
 		rw.finish()
 		s.end(c, 0, "", true)
 	}
+	return false
+}
+
+// resumeWorkers serve a connection whose upgrade went on off the workers
+// once it is done; their buffers are smaller than a worker's, since all
+// they read is what the client sent while it waited.
+var resumeWorkers = sync.Pool{New: func() any { return &worker{buf: make([]byte, 16<<10)} }}
+
+// resumeRaw ends a deferred upgrade on the goroutine that ran it, which
+// holds the Conn's busy flag: it answers a refusal, or reads what arrived
+// meanwhile (events recorded while busy included) as the worker would
+// have, then lets go of the busy flag.
+func (s *Server) resumeRaw(rw *rawResponse) {
+	c := rw.c
+	if !rw.upgraded {
+		rw.finish()
+		s.end(c, 0, "", true)
+		return
+	}
+	w := resumeWorkers.Get().(*worker)
+	w.s = s
+	w.serve(c, unix.EPOLLIN)
+	w.s = nil
+	resumeWorkers.Put(w)
 }
 
 // handOff gives a socket still in its handshake to net/http, with the bytes
@@ -269,6 +301,7 @@ type rawResponse struct {
 	status   int
 	body     []byte
 	upgraded bool
+	deferred bool // the upgrade goes on off the worker (SlowAuthenticator)
 }
 
 func (w *rawResponse) Header() http.Header {

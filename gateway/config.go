@@ -70,6 +70,11 @@ type Config struct {
 	// MaxInflatedBytes bounds an inbound compressed message once inflated;
 	// past it the connection closes with 1009. Default MaxFrameBytes.
 	MaxInflatedBytes int
+
+	// MaxSlowUpgrades caps the upgrades whose Authenticate runs on a
+	// goroutine of its own (a SlowAuthenticator's); beyond it an upgrade
+	// is refused with 503. Default 1024.
+	MaxSlowUpgrades int
 }
 
 // Defaults for the zero fields of Config.
@@ -83,6 +88,7 @@ const (
 	DefaultMaxFrameBytes    = 64 << 10
 	DefaultWriteQueueBytes  = 1 << 20
 	DefaultWriteQueueFrames = 1024
+	DefaultMaxSlowUpgrades  = 1024
 
 	DefaultCompressionLevel    = 1
 	DefaultCompressionMinBytes = 256
@@ -128,6 +134,9 @@ func (c *Config) setDefaults(procs int) {
 	if c.MaxInflatedBytes == 0 {
 		c.MaxInflatedBytes = c.MaxFrameBytes
 	}
+	if c.MaxSlowUpgrades == 0 {
+		c.MaxSlowUpgrades = DefaultMaxSlowUpgrades
+	}
 }
 
 // Validate reports every problem of c at once. It expects defaults applied.
@@ -155,7 +164,7 @@ func (c *Config) Validate() error {
 	if c.WriteQueueFrames < 1 {
 		errs = append(errs, fmt.Errorf("gateway: write queue frames %d must be positive", c.WriteQueueFrames))
 	}
-	if c.MaxConns < 0 || c.MaxConnsPerIP < 0 {
+	if c.MaxConns < 0 || c.MaxConnsPerIP < 0 || c.MaxSlowUpgrades < 0 {
 		errs = append(errs, errors.New("gateway: connection limits must not be negative"))
 	}
 	if c.Workers < 1 || c.Workers > 1024 {

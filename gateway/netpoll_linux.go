@@ -210,7 +210,6 @@ func (s *Server) workLoop() {
 }
 
 func (w *worker) handle(c *Conn, ev uint32) {
-	s := w.s
 	c.mu.Lock()
 	if c.flags&flagDone != 0 {
 		c.mu.Unlock()
@@ -223,6 +222,14 @@ func (w *worker) handle(c *Conn, ev uint32) {
 	}
 	c.flags |= flagBusy
 	c.mu.Unlock()
+	w.serve(c, ev)
+}
+
+// serve handles ev for c, whose busy flag the caller holds, then the events
+// that arrived meanwhile, and lets go of the busy flag (unless an upgrade
+// went on off the worker: that goroutine holds it then).
+func (w *worker) serve(c *Conn, ev uint32) {
+	s := w.s
 	for {
 		if ev&unix.EPOLLOUT != 0 {
 			c.mu.Lock()
@@ -239,7 +246,12 @@ func (w *worker) handle(c *Conn, ev uint32) {
 			drain := ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0
 			var more bool
 			if hs {
-				more = w.handshake(c) || drain
+				var deferred bool
+				more, deferred = w.handshake(c)
+				if deferred {
+					return
+				}
+				more = more || drain
 			} else {
 				more = w.read(c, drain)
 			}

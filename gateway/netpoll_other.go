@@ -42,9 +42,11 @@ type rawResponse struct {
 	c        *Conn
 	rest     []byte
 	upgraded bool
+	deferred bool
 }
 
 func (w *rawResponse) upgrade(*http.Request, bool) bool { return false }
+func (s *Server) resumeRaw(*rawResponse)                {}
 
 func (s *Server) openListener(net.Listener) error { return ErrUnsupported }
 func (s *Server) closeListener()                  {}

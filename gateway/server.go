@@ -35,6 +35,19 @@ type Handler interface {
 	OnClose(c *Conn, code uint16, reason string)
 }
 
+// SlowAuthenticator is implemented by a Handler whose Authenticate may block
+// on I/O for some requests (a backend that decides each connection). For a
+// request it claims, the gateway never calls Authenticate on a worker: it
+// runs it, and the rest of the upgrade, on a goroutine of its own, at most
+// Config.MaxSlowUpgrades at once (beyond, 503), with r's context ending
+// after Config.HandshakeTimeout. The socket's events wait meanwhile; the
+// client's first frames are read once it is open.
+type SlowAuthenticator interface {
+	// AuthenticateBlocks reports whether Authenticate(r) may block. It must
+	// not block itself.
+	AuthenticateBlocks(r *http.Request) bool
+}
+
 // Request describes the upgrade request. It is valid only during OnOpen.
 type Request struct {
 	RemoteAddr string
@@ -70,9 +83,10 @@ const (
 	RejectOrigin     = "origin"
 	RejectAuth       = "auth"
 	RejectHandshake  = "handshake"
+	RejectBusy       = "busy" // too many slow upgrades at once
 )
 
-var rejectLabels = []string{RejectDraining, RejectBadRequest, RejectMaxConns, RejectMaxPerIP, RejectOrigin, RejectAuth, RejectHandshake}
+var rejectLabels = []string{RejectDraining, RejectBadRequest, RejectMaxConns, RejectMaxPerIP, RejectOrigin, RejectAuth, RejectHandshake, RejectBusy}
 
 type counters struct {
 	accepted, bytesIn, bytesOut, framesIn, framesOut, writes, slowConsumers, deflate atomic.Uint64
@@ -121,7 +135,8 @@ type Server struct {
 	quit          chan struct{}
 	wg            sync.WaitGroup
 
-	reserved atomic.Int64 // open conns plus upgrades in progress
+	slow     chan struct{} // slots of slow upgrades (SlowAuthenticator)
+	reserved atomic.Int64  // open conns plus upgrades in progress
 	open     atomic.Int64
 	nextGen  atomic.Uint32
 
@@ -173,6 +188,7 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 		// Free write-queue chunks kept for reuse: 4 MiB.
 		chunks: chunkCache{max: 8192},
 		quit:   make(chan struct{}),
+		slow:   make(chan struct{}, cfg.MaxSlowUpgrades),
 	}
 	if cfg.Compression {
 		s.deflate = newDeflateCache(cfg.CompressionLevel)

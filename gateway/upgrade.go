@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
@@ -181,6 +182,36 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		s.reject(w, RejectOrigin, http.StatusForbidden, "origin not allowed")
 		return
 	}
+	if sa, ok := s.handler.(SlowAuthenticator); ok && sa.AuthenticateBlocks(r) {
+		if raw, ok := w.(*rawResponse); ok {
+			// Never block a worker: authenticate and upgrade on a
+			// goroutine of its own; the worker lets the socket wait.
+			select {
+			case s.slow <- struct{}{}:
+			default:
+				s.reject(w, RejectBusy, http.StatusServiceUnavailable, "too many connections in their upgrade")
+				return
+			}
+			opened = true // the goroutine owns the reservation now
+			raw.deferred = true
+			s.wg.Go(func() {
+				defer func() { <-s.slow }()
+				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
+				defer cancel()
+				if !s.upgradeWS(raw, r.WithContext(ctx)) {
+					s.release(ip)
+				}
+				s.resumeRaw(raw)
+			})
+			return
+		}
+	}
+	opened = s.upgradeWS(w, r)
+}
+
+// upgradeWS authenticates r and upgrades it; it reports whether the
+// connection opened (else the caller gives back the reservation).
+func (s *Server) upgradeWS(w http.ResponseWriter, r *http.Request) (opened bool) {
 	identity, err := s.handler.Authenticate(r)
 	if err != nil {
 		status, msg := http.StatusUnauthorized, err.Error()
@@ -194,7 +225,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			msg = http.StatusText(status)
 		}
 		s.reject(w, RejectAuth, status, msg)
-		return
+		return false
 	}
 
 	if status, msg := checkHandshake(r); status != 0 {
@@ -202,7 +233,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("Sec-WebSocket-Version", "13")
 		}
 		s.reject(w, RejectHandshake, status, msg)
-		return
+		return false
 	}
 
 	deflate := s.cfg.Compression && acceptDeflate(r.Header)
@@ -214,7 +245,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		// The raw path: the socket is already in epoll, in its handshake.
 		if !raw.upgrade(r, deflate) {
 			countIn(&s.stats.rejected, RejectHandshake)
-			return
+			return false
 		}
 		c, rest = raw.c, raw.rest
 		c.mu.Lock()
@@ -234,7 +265,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 				_ = nc.Close()
 			}
 			s.log.Debug("upgrade failed", "conn", r.RemoteAddr, "err", err)
-			return
+			return false
 		}
 		if n := rw.Reader.Buffered(); n > 0 {
 			rest = make([]byte, n)
@@ -244,18 +275,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 		_ = nc.Close()
 		if err != nil {
 			s.log.Error("upgrade: raw socket", "conn", r.RemoteAddr, "err", err)
-			return
+			return false
 		}
 		if !s.insert(c) {
 			s.goAway(c)
-			return
+			return false
 		}
 	}
 	if s.draining.Load() {
 		s.goAway(c)
-		return
+		return false
 	}
-	opened = true
 	s.open.Add(1)
 	s.stats.accepted.Add(1)
 	if deflate {
@@ -293,7 +323,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			c.flags |= flagReady
 			c.mu.Unlock()
 			s.finalize(c, ReasonWriteError.Code(), ReasonWriteError.String())
-			return
+			return true
 		}
 	}
 	c.mu.Lock()
@@ -306,6 +336,7 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 	if pend {
 		s.finalize(c, 0, "")
 	}
+	return true
 }
 
 // newConn makes a Conn of an upgraded net.Conn: it takes a duplicate of the

@@ -72,3 +72,28 @@ func init() {
 		SlowConsumers, BuildInfo,
 	)
 }
+
+// Metrics of the HTTP backends (and of proxies over NATS), by connector.
+var (
+	BackendRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_backend_requests_total", Help: "Requests to backends, by connector, event (connect, join, message, webhook) and outcome (2xx, 4xx, 5xx, error)."},
+		[]string{"connector", "event", "outcome"})
+	BackendLatency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "hub_backend_request_seconds", Help: "Time from a request to a backend to its answer (or failure), by connector.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10}}, []string{"connector"})
+	BackendErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_backend_errors_total", Help: "Failed requests to backends, by connector and kind (timeout, unavailable, overloaded, status, bad_response, rejected)."},
+		[]string{"connector", "kind"})
+	BackendQueueDepth = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hub_backend_queue_depth", Help: "Events waiting to be posted to a backend on this node, by connector and queue (webhook, message)."},
+		[]string{"connector", "queue"})
+	BackendRetries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_backend_retries_total", Help: "Webhook requests sent again after a failure, by connector."}, []string{"connector"})
+	BackendDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_backend_dropped_total", Help: "Events given up on, by connector and reason (overflow: the queue was full; expired: retried for retry_for; rejected: a 4xx answer; shutdown: not drained in time)."},
+		[]string{"connector", "reason"})
+)
+
+func init() {
+	Registry.MustRegister(BackendRequests, BackendLatency, BackendErrors, BackendQueueDepth, BackendRetries, BackendDropped)
+}

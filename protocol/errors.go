@@ -34,7 +34,13 @@ var (
 	// ErrAnonymousForbidden refuses a join to a room of a namespace with
 	// anonymous = false from a connection without a user.
 	ErrAnonymousForbidden = &Error{206, "anonymous connections may not join this room"}
+	ErrJoinRefused        = &Error{230, "join refused by the backend"}
+	ErrMessageRefused     = &Error{231, "message refused by the backend"}
 	ErrInternal           = &Error{500, "internal error"}
+	// Codes 503 and 504 say a backend (SPEC §12) gave no answer: the
+	// request may be sent again later.
+	ErrBackendUnavailable = &Error{503, "backend unavailable"}
+	ErrBackendTimeout     = &Error{504, "backend timed out"}
 )
 
 // Errors lists the table, for documentation and tests.
@@ -42,5 +48,5 @@ var Errors = []*Error{
 	ErrInvalidJSON, ErrUnknownType, ErrMissingType, ErrMissingRoom, ErrMissingData,
 	ErrInvalidRoom, ErrInvalidUser, ErrInvalidID, ErrRoomAndUser, ErrNotJoined, ErrInvalidField,
 	ErrRoomForbidden, ErrTooManyRooms, ErrRateLimited, ErrPublishDisabled, ErrDirectDisabled,
-	ErrUnauthenticated, ErrAnonymousForbidden, ErrInternal,
+	ErrUnauthenticated, ErrAnonymousForbidden, ErrJoinRefused, ErrMessageRefused, ErrInternal, ErrBackendUnavailable, ErrBackendTimeout,
 }
