@@ -78,8 +78,12 @@ type (
 	closed      struct{ reason string }
 	reply       struct{ r protocol.Reply }
 	infoRequest struct{ reply chan ConnInfo } // closed unanswered once the connection has ended
-	userJoined  struct{}
-	deliver     struct {
+	joinDecided struct {                      // a backend's answer to a join (Options.AuthorizeJoin)
+		f   *protocol.Frame
+		err *protocol.Error
+	}
+	userJoined struct{}
+	deliver    struct {
 		frame   []byte
 		exclude uint64
 		at      time.Time // when the message reached the node
@@ -174,6 +178,12 @@ func (c *Conn) InvokeUserMessage(msg any) {
 			ID: c.ID(), User: c.user, Rooms: rooms, Node: c.sys.opts.Node, Peer: c.sys.metas.peer(c.meta),
 			ConnectedAt: time.Unix(0, c.connectedAt),
 		}
+	case *joinDecided:
+		if m.err != nil {
+			c.fail(m.f.ID, m.err)
+			return
+		}
+		c.join(m.f, false)
 	case *closed:
 		c.end(m.reason)
 	}
@@ -250,27 +260,7 @@ func (c *Conn) handle(f *protocol.Frame) {
 	s := c.sys
 	switch f.Type {
 	case protocol.TypeJoinRoom:
-		if slices.Contains(c.rooms, f.Room) {
-			c.ack(f.ID)
-			return
-		}
-		if !c.mayJoin(f.Room) {
-			c.fail(f.ID, protocol.ErrRoomForbidden)
-			return
-		}
-		// The room's namespace may refuse anonymous members. (A namespace's
-		// join_proxy, when set, is asked here too, before the room is joined.)
-		if ns, ok := s.opts.Namespaces.Lookup(f.Room); ok && !ns.Anonymous && c.user == "" {
-			c.fail(f.ID, protocol.ErrAnonymousForbidden)
-			return
-		}
-		if max := s.opts.MaxRoomsPerConn; max > 0 && len(c.rooms) >= max {
-			c.fail(f.ID, protocol.ErrTooManyRooms)
-			return
-		}
-		room := s.rooms.canonical(f.Room)
-		c.rooms = append(c.rooms, room)
-		s.rooms.join(room, c, f.ID, false)
+		c.join(f, true)
 	case protocol.TypeLeaveRoom:
 		i := slices.Index(c.rooms, f.Room)
 		if i < 0 {
@@ -310,6 +300,40 @@ func (c *Conn) handle(f *protocol.Frame) {
 		s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(id))
 		c.ack(f.ID)
 	}
+}
+
+// join handles a join_room frame; ask says a backend that decides the room
+// is still to be asked (false once it has allowed the join).
+func (c *Conn) join(f *protocol.Frame, ask bool) {
+	s := c.sys
+	if slices.Contains(c.rooms, f.Room) {
+		c.ack(f.ID)
+		return
+	}
+	if !c.mayJoin(f.Room) {
+		c.fail(f.ID, protocol.ErrRoomForbidden)
+		return
+	}
+	// The room's namespace may refuse anonymous members.
+	if ns, ok := s.opts.Namespaces.Lookup(f.Room); ok && !ns.Anonymous && c.user == "" {
+		c.fail(f.ID, protocol.ErrAnonymousForbidden)
+		return
+	}
+	if max := s.opts.MaxRoomsPerConn; max > 0 && len(c.rooms) >= max {
+		c.fail(f.ID, protocol.ErrTooManyRooms)
+		return
+	}
+	// A backend that decides the room (a join proxy, or the namespace's
+	// join_proxy) is asked here, before the room is joined.
+	if az := s.opts.AuthorizeJoin; ask && az != nil {
+		req := c.appendEvent(nil, protocol.EventJoin, &protocol.EventExtra{Room: f.Room})
+		if az(f.Room, req, func(e *protocol.Error) { c.post(&joinDecided{f: f, err: e}) }) {
+			return
+		}
+	}
+	room := s.rooms.canonical(f.Room)
+	c.rooms = append(c.rooms, room)
+	s.rooms.join(room, c, f.ID, false)
 }
 
 func (c *Conn) ack(id []byte) {

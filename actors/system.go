@@ -76,6 +76,14 @@ type Options struct {
 	// reply subject of message events (the flows from ws sources use it).
 	// It runs on the connection's actor and must not block.
 	OnEvent func(event string, payload []byte, reply string)
+	// AuthorizeJoin, when set, is asked about a join that passed every
+	// local check: it returns false when no backend decides the room (the
+	// join goes on at once); true when it has asked one, and then calls
+	// done exactly once, from any goroutine, with nil to let the join go on
+	// or the error the client gets. request is the join request JSON (the
+	// connection's event fields, "event":"join" and the room). It runs on
+	// the connection's actor and must not block.
+	AuthorizeJoin func(room string, request []byte, done func(*protocol.Error)) bool
 }
 
 // System holds every connection, room and user actor of one node.

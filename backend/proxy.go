@@ -161,3 +161,12 @@ func Timeout(c Caller) time.Duration {
 	}
 	return 0
 }
+
+// Overloaded is a join's outcome when the hub could not even ask (too many
+// joins waiting): the on_error policy's.
+func (p *Proxy) Overloaded() *protocol.Error {
+	if p.allowOn {
+		return nil
+	}
+	return protocol.ErrBackendUnavailable
+}

@@ -192,10 +192,11 @@ func (w *Webhooks) run(l *lane) {
 }
 
 // deliver posts one batch until it is answered, rejected, expired or
-// aborted; it reports whether the backend took it.
+// aborted; it reports whether the backend took it. With Batch > 1 the body
+// is always a JSON array, of one event or more.
 func (w *Webhooks) deliver(batch []hook) bool {
 	req := &Request{Target: w.cfg.Target, Event: "webhook"}
-	if len(batch) == 1 {
+	if w.cfg.Batch == 1 {
 		req.Body, req.EventIDs = batch[0].body, batch[0].id
 	} else {
 		size := 2

@@ -2,6 +2,7 @@ package node
 
 import (
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -20,6 +21,11 @@ import (
 type identity struct {
 	user  string
 	rooms []string // NATS-style patterns from the "rooms" claim; nil = any room
+
+	// Set by the connect proxy's answer.
+	info    json.RawMessage // attached to the connection
+	join    []string        // rooms joined server-side at connect
+	expires time.Time       // the connection ends then; zero = never
 }
 
 // Claims are the JWT claims the hub reads: "sub" is the user, "rooms" an

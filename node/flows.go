@@ -44,6 +44,8 @@ func startFlows(n *Node) (*flows, error) {
 			f.subs = append(f.subs, s)
 		case fl.From.Kind == config.KindWebSocket && fl.To.Kind == config.KindNATS:
 			f.outs[fl.From.Operation] = append(f.outs[fl.From.Operation], fl)
+		case fl.From.Kind == config.KindWebSocket && fl.To.Kind == config.KindHTTP:
+			continue // the backends run it (backends.go)
 		default:
 			return nil, fmt.Errorf("flow %q (%s): from %s to %s is not supported", fl.Name, fl.Pos, fl.From.Kind, fl.To.Kind)
 		}

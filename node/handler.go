@@ -21,7 +21,18 @@ func (h handler) Authenticate(r *http.Request) (any, error) {
 	if err != nil {
 		return nil, err
 	}
+	if b := h.n.backends; b != nil && b.connect != nil {
+		if err := b.authenticate(r, id); err != nil {
+			return nil, err
+		}
+	}
 	return id, nil
+}
+
+// AuthenticateBlocks implements gateway.SlowAuthenticator: with a connect
+// proxy, Authenticate waits for a backend.
+func (h handler) AuthenticateBlocks(*http.Request) bool {
+	return h.n.backends != nil && h.n.backends.connect != nil
 }
 
 // Headers never copied into events.
@@ -33,14 +44,7 @@ var privateHeaders = map[string]bool{
 // (the X-Forwarded-For chain, then the socket's IP), the headers minus the
 // private ones, the query minus the token.
 func openRequest(id *identity, remoteAddr, method, path string, header http.Header, q map[string][]string) *actors.OpenRequest {
-	remoteIP := remoteAddr
-	if host, _, err := net.SplitHostPort(remoteIP); err == nil {
-		remoteIP = host
-	}
-	peer := remoteIP
-	if xff := strings.TrimSpace(strings.Join(header.Values("X-Forwarded-For"), ", ")); xff != "" {
-		peer = xff + ", " + remoteIP
-	}
+	peer := peerOf(remoteAddr, header)
 	headers := make(map[string][]string, len(header))
 	for k, v := range header {
 		if !privateHeaders[k] {
@@ -61,6 +65,19 @@ func openRequest(id *identity, remoteAddr, method, path string, header http.Head
 	}
 }
 
+// peerOf is the peer of the events: the X-Forwarded-For chain, then the
+// socket's IP.
+func peerOf(remoteAddr string, header http.Header) string {
+	remoteIP := remoteAddr
+	if host, _, err := net.SplitHostPort(remoteIP); err == nil {
+		remoteIP = host
+	}
+	if xff := strings.TrimSpace(strings.Join(header.Values("X-Forwarded-For"), ", ")); xff != "" {
+		return xff + ", " + remoteIP
+	}
+	return remoteIP
+}
+
 func (h handler) OnOpen(c *gateway.Conn, r *gateway.Request) {
 	id, _ := r.Identity.(*identity)
 	if id == nil {
@@ -70,6 +87,7 @@ func (h handler) OnOpen(c *gateway.Conn, r *gateway.Request) {
 	req.Params = r.Params
 	conn := h.n.sys.Open(c, req)
 	c.SetValue(conn)
+	openedByProxy(conn, c, id)
 	metrics.ConnectionsAccepted.Inc()
 	metrics.Connections.Inc()
 }

@@ -28,6 +28,7 @@ import (
 	"github.com/hubrt/hub/gateway"
 	"github.com/hubrt/hub/metrics"
 	"github.com/hubrt/hub/namespace"
+	"github.com/hubrt/hub/protocol"
 )
 
 // Version is the hub's version, set at build time by cmd/hub.
@@ -49,10 +50,11 @@ type Node struct {
 
 	namespaces *namespace.Set // options per group of rooms; never nil after Start
 
-	flows   *flows
-	queries *queries
-	members *cluster.Members // nil without gossip
-	peers   peers
+	flows    *flows
+	backends *backends
+	queries  *queries
+	members  *cluster.Members // nil without gossip
+	peers    peers
 
 	bg       sync.WaitGroup // goroutines of the cluster membership; stopped by quit
 	quit     chan struct{}
@@ -137,7 +139,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err := n.startNATS(); err != nil {
 		return err
 	}
+	if n.backends, err = startBackends(n); err != nil {
+		return err
+	}
+	var authorizeJoin func(string, []byte, func(*protocol.Error)) bool
+	if n.backends.join != nil {
+		authorizeJoin = n.backends.authorizeJoin
+	}
 	n.sys = actors.New(actors.Options{
+		AuthorizeJoin:     authorizeJoin,
 		Node:              cfg.Node.Name,
 		Bus:               n,
 		MaxRoomsPerConn:   cfg.WebSocket.MaxRoomsPerConnection,
@@ -396,6 +406,13 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		if n.backends != nil {
+			// The disconnect events of the closed connections are queued:
+			// post what is left within the shutdown's time.
+			if err := n.backends.shutdown(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
 		if n.nc != nil && !n.nc.IsConnected() {
 			n.log.Warn("nats is down: events of the closed connections may be lost")
 		} else if n.nc != nil {
@@ -468,6 +485,9 @@ func (n *Node) ReplySubject(connID string) string { return n.bus.ReplySubject(co
 func (n *Node) onEvent(event string, payload []byte, reply string) {
 	if n.flows != nil {
 		n.flows.onEvent(event, payload, reply)
+	}
+	if n.backends != nil {
+		n.backends.onEvent(event, payload, reply)
 	}
 }
 

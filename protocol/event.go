@@ -13,6 +13,7 @@ const (
 	EventConnect    = "connect"
 	EventMessage    = "message"
 	EventDisconnect = "disconnect"
+	EventJoin       = "join" // a join proxy's request (SPEC §12)
 )
 
 // ConnMeta is what every event says about the connection it concerns.
