@@ -20,6 +20,7 @@ import (
 	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/gateway"
 	"github.com/hubrt/hub/metrics"
+	"github.com/hubrt/hub/namespace"
 	"github.com/hubrt/hub/protocol"
 )
 
@@ -30,10 +31,11 @@ type backends struct {
 	n       *Node
 	callers map[string]backend.Caller // by connector name
 
-	connect   *backend.Proxy // nil without proxy "connect"
-	join      *backend.Proxy // nil without proxy "join"
-	joinRooms []string       // its patterns
-	joinSlots chan struct{}  // join requests waiting for an answer
+	connect   *backend.Proxy            // nil without proxy "connect"
+	join      *backend.Proxy            // nil without proxy "join"
+	joinRooms []string                  // its patterns
+	nsJoin    map[string]*backend.Proxy // namespace name → its join_proxy
+	joinSlots chan struct{}             // join requests waiting for an answer
 
 	messages map[string][]*backend.Messages // ws event → message flows (only "message")
 	hooks    map[string][]*backend.Webhooks // ws event → webhook queues
@@ -105,6 +107,28 @@ func startBackends(n *Node) (*backends, error) {
 		n.log.Info("proxy ready", "proxy", p.Kind, "connector", p.Connector, "target", p.Target, "on_error", p.OnError)
 	}
 	queues := map[string]*backend.Webhooks{}
+	// A namespace's join_proxy names a connector; the path (or subject)
+	// asked is the join proxy's target when it uses that connector, else
+	// "/join" on an http connector and "<prefix>.join" on NATS.
+	b.nsJoin = map[string]*backend.Proxy{}
+	for _, ns := range cfg.Namespaces {
+		if ns.JoinProxy == "" {
+			continue
+		}
+		c := caller(ns.JoinProxy)
+		if c == nil {
+			return nil, fmt.Errorf("namespace %q (%s): no connector %q", ns.Name, ns.Pos, ns.JoinProxy)
+		}
+		target, onError := "/join", config.OnErrorRefuse
+		if ns.JoinProxy == cfg.NATS.Name {
+			target = cfg.NATS.SubjectPrefix + ".join"
+		}
+		if p := cfg.Proxy(config.ProxyJoin); p != nil && p.Connector == ns.JoinProxy {
+			target, onError = p.Target, p.OnError
+		}
+		b.nsJoin[ns.Name] = backend.NewProxy(c, config.ProxyJoin, target, onError == config.OnErrorAllow)
+		n.log.Info("proxy ready", "proxy", "join", "namespace", ns.Name, "connector", ns.JoinProxy, "target", target)
+	}
 	idPrefix := cfg.Node.Name + "." + strconv.FormatInt(time.Now().UnixMilli(), 36) + "."
 	for i, fl := range cfg.Flows {
 		if fl.To.Kind != config.KindHTTP {
@@ -190,11 +214,21 @@ func orderKey(payload []byte) string {
 	return ""
 }
 
-// joinDecider returns the proxy that decides joins to room, or nil.
+// decidesJoins reports whether some backend decides joins.
+func (b *backends) decidesJoins() bool { return b.join != nil || len(b.nsJoin) > 0 }
+
+// joinDecider returns the proxy that decides joins to room, or nil: the
+// join_proxy of the room's namespace, else the join proxy when one of its
+// patterns matches.
 func (b *backends) joinDecider(room string) *backend.Proxy {
+	if len(b.nsJoin) > 0 {
+		if ns, ok := b.n.namespaces.Lookup(room); ok && ns.JoinProxy != "" {
+			return b.nsJoin[ns.Name]
+		}
+	}
 	if b.join != nil {
 		for _, p := range b.joinRooms {
-			if matchRoom(p, room) {
+			if namespace.Match(p, room) {
 				return b.join
 			}
 		}
@@ -296,25 +330,6 @@ func (b *backends) shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// matchRoom reports whether room matches a NATS-style pattern: "*" one
-// dot-separated part, ">" as the last part one or more parts.
-func matchRoom(pattern, room string) bool {
-	for {
-		p, prest, pmore := strings.Cut(pattern, ".")
-		if p == ">" && !pmore {
-			return room != ""
-		}
-		t, rrest, rmore := strings.Cut(room, ".")
-		if t == "" || (p != "*" && p != t) {
-			return false
-		}
-		if !pmore || !rmore {
-			return !pmore && !rmore
-		}
-		pattern, room = prest, rrest
-	}
 }
 
 // openedByProxy applies what the connect proxy said of a new connection:

@@ -28,6 +28,7 @@ import (
 	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/internal/hubtest"
 	"github.com/hubrt/hub/metrics"
+	"github.com/hubrt/hub/namespace"
 	"github.com/hubrt/hub/node"
 	"github.com/hubrt/hub/protocol"
 )
@@ -510,11 +511,14 @@ func TestBackends_JoinProxy(t *testing.T) {
 			w.WriteHeader(403)
 		case "private.down":
 			w.WriteHeader(502)
+		case "team.blue":
+			w.WriteHeader(401)
 		}
 	})
 	c := hubtest.Config(t)
 	be.connector(t, c, "joins", time.Second)
 	c.Proxies = []config.Proxy{{Kind: config.ProxyJoin, Connector: "joins", Target: "/join", OnError: config.OnErrorRefuse, Rooms: []string{"private.>"}}}
+	c.Namespaces = []namespace.Namespace{{Name: "team", Rooms: []string{"team.*"}, Anonymous: true, JoinProxy: "joins"}}
 	n := hubtest.Start(t, c)
 	cl := hubtest.Dial(t, n.WSURL()+"?user=dan", nil)
 	cl.Join("public")
@@ -533,6 +537,13 @@ func TestBackends_JoinProxy(t *testing.T) {
 	}
 	cl.Send(`{"type":"join_room","room":"private.down","id":"y"}`)
 	cl.ExpectError(protocol.ErrBackendUnavailable.Code)
+	// A namespace's join_proxy asks the same backend.
+	cl.Join("team.red")
+	cl.Send(`{"type":"join_room","room":"team.blue","id":"z"}`)
+	cl.ExpectError(protocol.ErrJoinRefused.Code)
+	if got := len(be.requests("/join")); got != 5 {
+		t.Errorf("join proxy asked %d times, want 5", got)
+	}
 	// The allowed join holds: a room message reaches dan.
 	hubtest.HTTP(t, "POST", n.HTTPURL()+"/api/rooms/private.ok/messages", "", `1`)
 	if m := cl.Expect("message"); m.S("room") != "private.ok" {

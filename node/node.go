@@ -143,7 +143,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	var authorizeJoin func(string, []byte, func(*protocol.Error)) bool
-	if n.backends.join != nil {
+	if n.backends.decidesJoins() {
 		authorizeJoin = n.backends.authorizeJoin
 	}
 	n.sys = actors.New(actors.Options{
