@@ -24,6 +24,14 @@
 // {"error":"..."} (on both paths: the hijack path checks the headers before
 // gobwas/ws, whose own refusals are plain text).
 //
+// A Handler that is a SlowAuthenticator (a connect proxy that asks a backend)
+// may block in Authenticate. The worker then hands the upgrade to a goroutine
+// of its own (at most Config.MaxSlowUpgrades at once, beyond which 503) and
+// returns keeping the Conn's busy flag, so events that arrive meanwhile are
+// only recorded; the goroutine finishes the upgrade (refusal or 101, OnOpen,
+// the bytes behind the request) and serves the recorded events before it
+// lets the flag go (resumeRaw). No worker ever waits on a backend.
+//
 // Measured with `hub bench -case connect` (BENCHMARKS.md): net/http's
 // connection serving was 35% of the hub's CPU per accepted connection.
 //

@@ -1,5 +1,15 @@
 package node_test
 
-import "github.com/nats-io/nats.go"
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+
+	"github.com/nats-io/nats.go"
+)
 
 type natsMsg = nats.Msg
+
+func newHTTPServer(h http.HandlerFunc) *httptest.Server { return httptest.NewServer(h) }
+
+func writeFile(path string, b []byte) error { return os.WriteFile(path, b, 0o600) }
