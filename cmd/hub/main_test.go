@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -163,5 +164,29 @@ func TestConfigCheck_ResolvesLikeServe(t *testing.T) {
 	}
 	if code, _, _ = runCmd("config", "check", "-no-such-flag"); code != 2 {
 		t.Fatalf("bad flag: exit %d, want 2", code)
+	}
+}
+
+// hub publish signs in on a secured node's embedded NATS with the cluster
+// secret; without it the server refuses it.
+func TestPublishWithClusterSecret(t *testing.T) {
+	n := hubtest.Start(t, hubtest.ClusterConfig(t))
+	c := hubtest.Dial(t, n.WSURL()+"?user=alice", nil)
+	c.Join("orders")
+	u, err := url.Parse(n.NATSURL())
+	if err != nil || u.User == nil {
+		t.Fatalf("secured node's NATS URL %q has no credentials", n.NATSURL())
+	}
+	u.User = nil
+	t.Setenv("HUB_CLUSTER_SECRET", "")
+	if code, _, errs := runCmd("publish", "-nats-url", u.String(), "room", "orders", "x"); code != 1 || !strings.Contains(strings.ToLower(errs), "authorization") {
+		t.Fatalf("publish without the secret: %d %q", code, errs)
+	}
+	t.Setenv("HUB_CLUSTER_SECRET", hubtest.ClusterSecret)
+	if code, out, errs := runCmd("publish", "-nats-url", u.String(), "room", "orders", `"signed in"`); code != 0 {
+		t.Fatalf("publish with the secret: %d %q %q", code, out, errs)
+	}
+	if m := c.Expect("message"); m.JSON("data") != `"signed in"` {
+		t.Fatalf("got %v", m["_raw"])
 	}
 }

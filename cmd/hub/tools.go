@@ -14,6 +14,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/hubrt/hub/cluster"
 	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/node"
 	"github.com/hubrt/hub/protocol"
@@ -31,6 +32,7 @@ func cmdPublish(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	url := fs.String("nats-url", envOr("HUB_NATS_URL", nats.DefaultURL), "NATS server to publish to (env HUB_NATS_URL)")
 	prefix := fs.String("subject-prefix", envOr("HUB_SUBJECT_PREFIX", "hub"), "hub subject prefix (env HUB_SUBJECT_PREFIX)")
+	secretFile := fs.String("cluster-secret-file", os.Getenv("HUB_CLUSTER_SECRET_FILE"), "the cluster's secret file: sign in on the node's embedded NATS as the hub (env HUB_CLUSTER_SECRET_FILE, or the secret itself in HUB_CLUSTER_SECRET); not needed when the URL carries a backend user")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: hub publish [flags] TARGET [DATA]
 
@@ -82,7 +84,23 @@ Flags:
 		}
 		data = bytes.TrimSpace(b)
 	}
-	nc, err := nats.Connect(*url, nats.Name("hub publish"), nats.Timeout(5*time.Second))
+	opts := []nats.Option{nats.Name("hub publish"), nats.Timeout(5 * time.Second)}
+	if !strings.Contains(*url, "@") {
+		c := config.Default()
+		c.Cluster.Secret, c.Cluster.SecretFile = os.Getenv("HUB_CLUSTER_SECRET"), *secretFile
+		if *secretFile != "" {
+			c.Cluster.Secret = ""
+		}
+		secret, err := node.LoadSecret(c)
+		if err != nil {
+			fmt.Fprintf(stderr, "hub publish: %v\n", err)
+			return 2
+		}
+		if secret != nil {
+			opts = append(opts, nats.UserInfo(cluster.HubUser, secret.HubPassword()))
+		}
+	}
+	nc, err := nats.Connect(*url, opts...)
 	if err != nil {
 		fmt.Fprintf(stderr, "hub publish: cannot reach NATS at %s: %v\n", *url, err)
 		return 1
