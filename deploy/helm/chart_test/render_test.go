@@ -47,7 +47,8 @@ type rendered struct {
 	configMap       *corev1.ConfigMap
 	dashboard       *corev1.ConfigMap // the Grafana dashboard, grafana.dashboard.enabled
 	testPod         *corev1.Pod       // the helm test hook
-	secret          *corev1.Secret
+	secret          *corev1.Secret // the auth Secret
+	clusterSecret   *corev1.Secret // <fullname>-cluster: the cluster secret and the NATS backend password
 	serviceAccount  *corev1.ServiceAccount
 	services        map[string]*corev1.Service
 	statefulSet     *appsv1.StatefulSet
@@ -148,7 +149,7 @@ func render(t *testing.T, args ...string) *rendered {
 			obj, meta, r.testPod = o, &o.ObjectMeta, o
 		case "v1/Secret":
 			o := &corev1.Secret{}
-			obj, meta, r.secret = o, &o.ObjectMeta, o
+			obj, meta = o, &o.ObjectMeta
 		case "v1/ServiceAccount":
 			o := &corev1.ServiceAccount{}
 			obj, meta, r.serviceAccount = o, &o.ObjectMeta, o
@@ -181,6 +182,13 @@ func render(t *testing.T, args ...string) *rendered {
 		}
 		if err := strictDecode(doc, obj); err != nil {
 			t.Fatalf("%s does not decode strictly: %v\n%s", gvk, err, doc)
+		}
+		if sec, ok := obj.(*corev1.Secret); ok {
+			if strings.HasSuffix(sec.Name, "-cluster") {
+				r.clusterSecret = sec
+			} else {
+				r.secret = sec
+			}
 		}
 		if cm, ok := obj.(*corev1.ConfigMap); ok {
 			if strings.HasSuffix(cm.Name, "-grafana-dashboard") {
@@ -781,9 +789,10 @@ func TestDefaultValues(t *testing.T) {
 	if mu := r.pdb.Spec.MaxUnavailable; mu == nil || mu.IntValue() != 1 {
 		t.Errorf("PDB maxUnavailable = %v, want 1", mu)
 	}
-	if r.hpa != nil || r.serviceMonitor != nil || r.ingress != nil || r.prometheusRule != nil || r.networkPolicy != nil {
-		t.Error("HPA, ServiceMonitor, PrometheusRule, Ingress and NetworkPolicy must be off by default")
+	if r.hpa != nil || r.serviceMonitor != nil || r.ingress != nil || r.prometheusRule != nil {
+		t.Error("HPA, ServiceMonitor, PrometheusRule and Ingress must be off by default")
 	}
+	checkClosedCluster(t, r, "hub-cluster", "cluster-secret")
 	if c.StartupProbe != nil {
 		t.Error("startup probe on by default")
 	}
@@ -1254,5 +1263,87 @@ func TestImageIsWhatMakeImageBuilds(t *testing.T) {
 	r := render(t)
 	if got, want := r.container(t).Image, strings.TrimSpace(string(out)); got != want {
 		t.Errorf("chart image %q, make image builds %q", got, want)
+	}
+}
+
+// checkClosedCluster: the cluster secret is generated (or taken from
+// secretName), mounted and named in hub.hcl; the embedded NATS backend user
+// comes from the same Secret; the NetworkPolicy keeps gossip and routes
+// between hub pods.
+func checkClosedCluster(t *testing.T, r *rendered, secretName, key string) {
+	t.Helper()
+	generated := secretName == "hub-cluster"
+	if generated {
+		if r.clusterSecret == nil || r.clusterSecret.Name != secretName {
+			t.Fatalf("cluster Secret %s not rendered", secretName)
+		}
+		if v := r.clusterSecret.Data[key]; len(v) < 32 {
+			t.Errorf("generated cluster secret is %d bytes, want >= 32", len(v))
+		}
+		if v := r.clusterSecret.Data["nats-backend-password"]; len(v) < 24 {
+			t.Errorf("generated NATS backend password is %d bytes", len(v))
+		}
+	} else if r.clusterSecret != nil {
+		t.Errorf("cluster Secret %s rendered although an existing one is named", r.clusterSecret.Name)
+	}
+	if !strings.Contains(r.hcl, `secret_file     = "/etc/hub/cluster/secret"`) || strings.Contains(r.hcl, "insecure") {
+		t.Errorf("hub.hcl does not read the mounted cluster secret:\n%s", r.hcl)
+	}
+	found := false
+	for _, v := range r.statefulSet.Spec.Template.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if src.Secret != nil && src.Secret.Name == secretName {
+				for _, it := range src.Secret.Items {
+					found = found || (it.Key == key && it.Path == "cluster/secret")
+				}
+			}
+		}
+	}
+	if !found {
+		t.Errorf("cluster secret %s/%s not mounted as /etc/hub/cluster/secret", secretName, key)
+	}
+	c := r.container(t)
+	wantEnvSecret(t, c, "NATS_BACKEND_PASSWORD", secretName, "nats-backend-password", false)
+	wantEnvValue(t, c, "HUB_NATS_USERS", "backend:$(NATS_BACKEND_PASSWORD)")
+	np := r.networkPolicy
+	if np == nil {
+		t.Fatal("NetworkPolicy off by default")
+	}
+	for _, rule := range np.Spec.Ingress {
+		for _, p := range rule.Ports {
+			if p.Port.String() == "gossip" || p.Port.String() == "nats-route" {
+				if len(rule.From) != 1 || rule.From[0].PodSelector == nil || len(rule.From[0].PodSelector.MatchLabels) == 0 {
+					t.Errorf("port %s open beyond the hub pods: %+v", p.Port.String(), rule.From)
+				}
+			}
+		}
+	}
+}
+
+// The cluster secret from an existing Secret, and the explicit insecure mode.
+func TestClusterSecret(t *testing.T) {
+	r := render(t, append(valuesFile("default-values.yaml"), "--set", "cluster.secret.existingSecret=my-cluster", "--set", "cluster.secret.key=key")...)
+	checkClosedCluster(t, r, "my-cluster", "key")
+
+	r = render(t, append(valuesFile("default-values.yaml"), "--set", "cluster.insecure=true")...)
+	if !strings.Contains(r.hcl, "insecure        = true") || strings.Contains(r.hcl, "secret_file") {
+		t.Errorf("insecure hub.hcl:\n%s", r.hcl)
+	}
+	for _, v := range r.statefulSet.Spec.Template.Spec.Volumes {
+		if v.Projected == nil {
+			continue
+		}
+		for _, src := range v.Projected.Sources {
+			if src.Secret != nil {
+				for _, it := range src.Secret.Items {
+					if it.Path == "cluster/secret" {
+						t.Error("insecure mode mounts a cluster secret")
+					}
+				}
+			}
+		}
 	}
 }

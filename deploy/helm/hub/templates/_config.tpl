@@ -60,6 +60,12 @@ cluster {
   bind            = "0.0.0.0:{{ int .Values.cluster.gossipPort }}"
   join            = {{ include "hub.hclList" (splitList "," (include "hub.join" .)) }}
   rejoin_interval = {{ include "hub.hclString" .Values.cluster.rejoinInterval }}
+  failure_grace   = {{ include "hub.hclString" .Values.cluster.failureGrace }}
+{{- if .Values.cluster.insecure }}
+  insecure        = true   # no cluster secret: gossip in clear text, routes open
+{{- else }}
+  secret_file     = "/etc/hub/cluster/secret"
+{{- end }}
 }
 {{- if .Values.metrics.port }}
 

@@ -89,6 +89,11 @@ app.kubernetes.io/part-of: hub
 {{- default (include "hub.fullname" .) .Values.auth.existingSecret -}}
 {{- end -}}
 
+{{/* The Secret holding the cluster secret and the NATS backend password. */}}
+{{- define "hub.clusterSecretName" -}}
+{{- default (printf "%s-cluster" (include "hub.fullname" .)) .Values.cluster.secret.existingSecret -}}
+{{- end -}}
+
 {{/* True when the chart creates its own Secret (something to put in it, no existingSecret). */}}
 {{- define "hub.createSecret" -}}
 {{- if and (not .Values.auth.existingSecret) (or .Values.auth.jwtSecret .Values.auth.jwtPublicKey .Values.auth.apiKey) -}}true{{- end -}}
