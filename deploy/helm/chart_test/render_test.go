@@ -47,8 +47,8 @@ type rendered struct {
 	configMap       *corev1.ConfigMap
 	dashboard       *corev1.ConfigMap // the Grafana dashboard, grafana.dashboard.enabled
 	testPod         *corev1.Pod       // the helm test hook
-	secret          *corev1.Secret // the auth Secret
-	clusterSecret   *corev1.Secret // <fullname>-cluster: the cluster secret and the NATS backend password
+	secret          *corev1.Secret    // the auth Secret
+	clusterSecret   *corev1.Secret    // <fullname>-cluster: the cluster secret and the NATS backend password
 	serviceAccount  *corev1.ServiceAccount
 	services        map[string]*corev1.Service
 	statefulSet     *appsv1.StatefulSet
