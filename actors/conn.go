@@ -1,8 +1,10 @@
 package actors
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -61,9 +63,9 @@ type Conn struct {
 	seq         uint64 // the id is connID(seq), made when asked for
 	user        string
 	rooms       []string
-	globs       *[]string     // rooms it may join, nil for any
+	life        *lifetime     // rooms it may join, token expiry, server-side rooms; nil: any room, no expiry, none
 	meta        string        // the event fields after the node, as references into sys.metas (meta.go)
-	connectedAt int64         // unix nanoseconds
+	connectedAt atomic.Int64  // unix nanoseconds; read off the actor by the per-user limit's listing
 	last        time.Duration // when the rate limit last counted a frame, since sys.epoch
 	tokens      float32       // the rate limit's bucket, up to MessageBurst
 	strikes     float32       // refusals not yet forgiven (the flood policy), below RateLimitStrikes
@@ -71,6 +73,15 @@ type Conn struct {
 	counted     bool          // last is set
 	cut         bool          // closed by the hub; frames still in flight are ignored
 	ended       bool
+}
+
+// lifetime is the state only some connections have: a rooms claim, a
+// token that expires, rooms the server made the connection join. It hangs
+// off a pointer so the connections without any pay one word.
+type lifetime struct {
+	globs  []string // NATS-style patterns (namespace.Match) of the rooms it may join; nil: every room
+	exp    int64    // the token's expiry, Unix seconds; 0 = none
+	server []string // rooms joined server-side (join claim, connect proxy, server API), a subset of rooms
 }
 
 // Messages of a connection actor.
@@ -83,7 +94,24 @@ type (
 		err *protocol.Error
 	}
 	userJoined struct{}
-	deliver    struct {
+	// serverJoin makes the connection join room server-side; done, when
+	// set, learns whether the connection was in the room by then (it is
+	// called once the room's subscription is live, or at once when the
+	// connection is gone).
+	serverJoin struct {
+		room string
+		done func(bool)
+	}
+	// expiry sets the token expiry (Unix seconds) of a new connection.
+	expiry struct{ exp int64 }
+	// serverLeave makes the connection leave room server-side; done, when
+	// set, learns whether it was a member.
+	serverLeave struct {
+		room   string
+		reason string
+		done   func(bool)
+	}
+	deliver struct {
 		frame   []byte
 		exclude uint64
 		at      time.Time // when the message reached the node
@@ -149,8 +177,13 @@ func (c *Conn) InvokeSystemMessage(msg any) {
 // told the connection is gone.
 func (c *Conn) InvokeUserMessage(msg any) {
 	if c.ended {
-		if m, ok := msg.(*infoRequest); ok {
+		switch m := msg.(type) {
+		case *infoRequest:
 			close(m.reply)
+		case *serverJoin:
+			m.finish(false)
+		case *serverLeave:
+			m.finish(false)
 		}
 		return
 	}
@@ -167,7 +200,7 @@ func (c *Conn) InvokeUserMessage(msg any) {
 			c.deliver(protocol.EncodeMessage("", "", m.r.Body))
 		}
 		if m.r.End {
-			c.sink.Close(1000, "reply_end")
+			c.close(1000, "reply_end")
 		}
 	case *infoRequest:
 		rooms := slices.Clone(c.rooms)
@@ -176,7 +209,7 @@ func (c *Conn) InvokeUserMessage(msg any) {
 		}
 		m.reply <- ConnInfo{
 			ID: c.ID(), User: c.user, Rooms: rooms, Node: c.sys.opts.Node, Peer: c.sys.metas.peer(c.meta),
-			ConnectedAt: time.Unix(0, c.connectedAt),
+			ConnectedAt: time.Unix(0, c.connectedAt.Load()),
 		}
 	case *joinDecided:
 		if m.err != nil {
@@ -184,9 +217,195 @@ func (c *Conn) InvokeUserMessage(msg any) {
 			return
 		}
 		c.join(m.f, false)
+	case *serverJoin:
+		c.joinServer(m)
+	case *serverLeave:
+		c.leaveServer(m)
+	case *fired:
+		c.onTimer(m)
+	case *expiry:
+		c.expireAt(m.exp)
 	case *closed:
 		c.end(m.reason)
 	}
+}
+
+func (m *serverJoin) finish(ok bool) {
+	if m.done != nil {
+		m.done(ok)
+	}
+}
+
+func (m *serverLeave) finish(ok bool) {
+	if m.done != nil {
+		m.done(ok)
+	}
+}
+
+// close closes the connection; frames still in flight are then ignored.
+func (c *Conn) close(code uint16, reason string) {
+	c.sink.Close(code, reason)
+	c.cut = true
+}
+
+// isServerRoom reports whether room was joined server-side.
+func (c *Conn) isServerRoom(room string) bool {
+	return c.life != nil && slices.Contains(c.life.server, room)
+}
+
+// joinServer joins a room on the server's behalf: the room's rooms claim and
+// max_rooms_per_connection do not apply (the backend is trusted), and the
+// client is told with {"type":"joined","room":...,"by":"server"} once the
+// room's messages reach it.
+func (c *Conn) joinServer(m *serverJoin) {
+	if c.cut {
+		m.finish(false)
+		return
+	}
+	if c.life == nil {
+		c.life = &lifetime{}
+	}
+	if !slices.Contains(c.life.server, m.room) {
+		c.life.server = append(c.life.server, m.room)
+	}
+	if slices.Contains(c.rooms, m.room) {
+		m.finish(true)
+		return
+	}
+	c.rooms = append(c.rooms, m.room)
+	var done func()
+	if m.done != nil {
+		done = func() { m.done(true) }
+	}
+	c.sys.rooms.send(&joinReq{name: m.room, member: c, frame: protocol.EncodeJoined(m.room), done: done})
+}
+
+// leaveServer leaves a room on the server's behalf and tells the client
+// with {"type":"left","room":...,"by":"server","reason":...}, after which
+// no message of the room reaches it.
+func (c *Conn) leaveServer(m *serverLeave) {
+	if !c.removeRoom(m.room) {
+		m.finish(false)
+		return
+	}
+	var done func()
+	if m.done != nil {
+		done = func() { m.done(true) }
+	}
+	c.sys.rooms.send(&leaveReq{name: m.room, member: c, frame: protocol.EncodeLeft(m.room, m.reason), done: done})
+}
+
+// removeRoom takes room out of the connection's rooms (and its server-side
+// rooms); false when it was not a member.
+func (c *Conn) removeRoom(room string) bool {
+	i := slices.Index(c.rooms, room)
+	if i < 0 {
+		return false
+	}
+	c.rooms = slices.Delete(c.rooms, i, i+1)
+	if len(c.rooms) == 0 {
+		c.rooms = nil
+	}
+	if c.life != nil {
+		if j := slices.Index(c.life.server, room); j >= 0 {
+			c.life.server = slices.Delete(c.life.server, j, j+1)
+		}
+	}
+	return true
+}
+
+// noticeLead is how long before its token expires a connection is sent
+// refresh_required: a tenth of the token's remaining lifetime, at most 30 s.
+func noticeLead(from time.Time, exp int64) time.Duration {
+	lead := time.Unix(exp, 0).Sub(from) / 10
+	return min(max(lead, 0), 30*time.Second)
+}
+
+// expireAt sets the connection's token expiry (Unix seconds, 0 for none)
+// and schedules its refresh_required notice.
+func (c *Conn) expireAt(exp int64) {
+	if exp == 0 {
+		if c.life != nil {
+			c.life.exp = 0
+		}
+		return
+	}
+	if c.life == nil {
+		c.life = &lifetime{}
+	}
+	if c.life.exp == exp {
+		return
+	}
+	c.life.exp = exp
+	now := time.Now()
+	c.sys.timers.add(c, time.Unix(exp, 0).Add(-noticeLead(now, exp)), timerNotice, exp)
+}
+
+func (c *Conn) onTimer(m *fired) {
+	if c.cut {
+		return
+	}
+	switch m.kind {
+	case timerMaxAge:
+		c.close(protocol.CloseMaxAge, protocol.ReasonMaxAge)
+	case timerNotice:
+		if c.life == nil || c.life.exp != m.exp {
+			return // refreshed since
+		}
+		c.sink.Send(protocol.EncodeRefreshRequired(m.exp))
+		c.sys.timers.add(c, time.Unix(m.exp, 0).Add(c.sys.opts.TokenGrace), timerExpire, m.exp)
+	case timerExpire:
+		if c.life != nil && c.life.exp == m.exp {
+			c.close(protocol.CloseTokenExpired, protocol.ReasonTokenExpired)
+		}
+	}
+}
+
+// refresh takes a new token from the client: the same user, else the
+// connection is closed with 4004 so the client reconnects as the token's
+// user; its rooms claim applies at once (rooms the client joined that it no
+// longer allows are left, with a left frame); its expiry replaces the old.
+// A token that does not verify is answered with error 206 and changes
+// nothing: the connection still ends at the old expiry plus the grace.
+func (c *Conn) refresh(f *protocol.Frame) {
+	s := c.sys
+	if s.opts.Refresh == nil {
+		c.fail(f.ID, protocol.ErrInvalidToken)
+		return
+	}
+	tok, err := s.opts.Refresh(f.Token)
+	if err != nil || tok == nil {
+		c.fail(f.ID, protocol.ErrInvalidToken)
+		return
+	}
+	if tok.User != c.user {
+		c.close(protocol.CloseSubChanged, protocol.ReasonSubChanged)
+		return
+	}
+	if c.life == nil {
+		c.life = &lifetime{}
+	}
+	c.life.globs = tok.RoomGlobs
+	for _, room := range slices.Clone(c.rooms) {
+		if c.isServerRoom(room) || c.mayJoin(room) {
+			continue
+		}
+		c.removeRoom(room)
+		s.rooms.send(&leaveReq{name: room, member: c, frame: protocol.EncodeLeft(room, protocol.LeftToken)})
+	}
+	var exp int64
+	if !tok.Expires.IsZero() {
+		exp = tok.Expires.Unix()
+	}
+	c.expireAt(exp)
+	c.ack(f.ID)
+}
+
+// scheduleMaxAge closes the connection after age less up to a tenth, at
+// random, so connections opened together do not all close together.
+func (c *Conn) scheduleMaxAge(age time.Duration) {
+	jitter := time.Duration(rand.Int64N(int64(age)/10 + 1))
+	c.sys.timers.add(c, time.Now().Add(age-jitter), timerMaxAge, 0)
 }
 
 // EscalateFailure implements actor.MessageInvoker: the message that
@@ -200,15 +419,28 @@ func (c *Conn) EscalateFailure(reason, msg any) {
 }
 
 func (c *Conn) connected() {
-	ev := c.appendEvent(nil, protocol.EventConnect, nil)
+	// The connection counts as connected from here (its connected_at and
+	// its place in the per-user limit's order): routable, and the time its
+	// connect event carries.
+	now := c.sys.opts.Now()
+	c.connectedAt.Store(now.UnixNano())
+	ev := c.appendEventAt(nil, protocol.EventConnect, now, nil)
 	c.sys.event(protocol.EventConnect, ev, "")
+	if h := c.sys.opts.Connected; h != nil && !c.cut {
+		h(c)
+	}
 }
 
 // appendEvent appends the event named event about this connection, with x's
 // extra fields (nil for none), timed now.
 func (c *Conn) appendEvent(dst []byte, event string, x *protocol.EventExtra) []byte {
+	return c.appendEventAt(dst, event, c.sys.opts.Now(), x)
+}
+
+// appendEventAt is appendEvent timed at.
+func (c *Conn) appendEventAt(dst []byte, event string, at time.Time, x *protocol.EventExtra) []byte {
 	s := c.sys
-	dst = protocol.AppendEventHead(dst, event, s.opts.Now())
+	dst = protocol.AppendEventHead(dst, event, at)
 	// The id is made on the stack: the conversion of a short id for a
 	// call that does not keep it does not allocate.
 	var idb [64]byte
@@ -217,6 +449,9 @@ func (c *Conn) appendEvent(dst []byte, event string, x *protocol.EventExtra) []b
 	dst = s.metas.appendMeta(dst, c.meta)
 	return protocol.AppendEventTail(dst, x)
 }
+
+// ConnectedAt is when the connection became routable, in Unix nanoseconds.
+func (c *Conn) ConnectedAt() int64 { return c.connectedAt.Load() }
 
 func (c *Conn) fail(id []byte, e *protocol.Error) {
 	metrics.ClientErrors.WithLabelValues(errCode(e)).Inc()
@@ -252,8 +487,7 @@ func (c *Conn) handle(f *protocol.Frame) {
 		c.fail(f.ID, protocol.ErrRateLimited)
 		// A client that keeps going after being told is cut off.
 		if c.strikes++; c.strikes >= RateLimitStrikes {
-			c.sink.Close(1008, "rate_limit")
-			c.cut = true
+			c.close(1008, "rate_limit")
 		}
 		return
 	}
@@ -262,16 +496,13 @@ func (c *Conn) handle(f *protocol.Frame) {
 	case protocol.TypeJoinRoom:
 		c.join(f, true)
 	case protocol.TypeLeaveRoom:
-		i := slices.Index(c.rooms, f.Room)
-		if i < 0 {
+		if !c.removeRoom(f.Room) {
 			c.fail(f.ID, protocol.ErrNotJoined)
 			return
 		}
-		c.rooms = slices.Delete(c.rooms, i, i+1)
-		if len(c.rooms) == 0 {
-			c.rooms = nil
-		}
 		s.rooms.leave(f.Room, c, f.ID)
+	case protocol.TypeRefresh:
+		c.refresh(f)
 	case protocol.TypeMessage:
 		id := c.ID()
 		switch {
@@ -345,10 +576,10 @@ func (c *Conn) ack(id []byte) {
 // mayJoin applies the token's "rooms" claim: NATS-style patterns ("*" one
 // token, ">" the rest; see namespace.Match).
 func (c *Conn) mayJoin(room string) bool {
-	if c.globs == nil {
+	if c.life == nil || c.life.globs == nil {
 		return true
 	}
-	for _, g := range *c.globs {
+	for _, g := range c.life.globs {
 		if namespace.Match(g, room) {
 			return true
 		}

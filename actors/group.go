@@ -1,6 +1,9 @@
 package actors
 
 import (
+	"cmp"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,16 +20,32 @@ type (
 		member *Conn
 		id     []byte // client frame id to acknowledge; nil for none
 		notify bool   // tell the connection with userJoined once routable
+		frame  []byte // sent to the member once routable (a joined frame); nil for none
+		done   func() // called once routable; nil for none
 	}
 	leaveReq struct {
 		name   string
 		member *Conn
 		id     []byte
 		ack    bool
+		frame  []byte // sent to the member once it is out (a left frame); nil for none
+		done   func() // called once it is out; nil for none
 	}
-	countReq struct{ name string }
-	ready    struct{}
+	countReq   struct{ name string }
+	membersReq struct{}
+	listReq    struct {
+		prefix, after string
+		limit         int
+		byMembers     bool
+	}
+	ready struct{}
 )
+
+// RoomCount is a room and its number of members.
+type RoomCount struct {
+	Room    string `json:"room"`
+	Members int    `json:"members"`
+}
 
 // registry keeps the groups of one kind: it spawns a group actor on the
 // first join, stops it after the last leave, and tells the bus when the
@@ -57,6 +76,9 @@ func (r *registry) leave(name string, m *Conn, id []byte) {
 	r.sys.root.Send(r.pid, &leaveReq{name: name, member: m, id: id, ack: id != nil})
 }
 
+// send hands a joinReq or leaveReq to the registry.
+func (r *registry) send(msg any) { r.sys.root.Send(r.pid, msg) }
+
 func (r *registry) deliver(name string, frame []byte, exclude uint64) {
 	if g, ok := r.groups.Load(name); ok {
 		r.sys.root.Send(g.(*groupRef).pid, &deliver{frame: frame, exclude: exclude, at: time.Now()})
@@ -85,6 +107,32 @@ func (r *registry) count(name string) int {
 		return 0
 	}
 	return res.(int)
+}
+
+// members lists the local members of name, those whose join is still
+// pending included.
+func (r *registry) members(name string) []*Conn {
+	pid, ok := r.groups.Load(name)
+	if !ok {
+		return nil
+	}
+	res, err := r.sys.root.RequestFuture(pid.(*actor.PID), membersReq{}, 5*time.Second).Result()
+	if err != nil {
+		return nil
+	}
+	m, _ := res.([]*Conn)
+	return m
+}
+
+// list returns up to limit groups with a name starting with prefix: those
+// after the name after in name order, or, with byMembers, the largest.
+func (r *registry) list(prefix, after string, limit int, byMembers bool) []RoomCount {
+	res, err := r.sys.root.RequestFuture(r.pid, listReq{prefix: prefix, after: after, limit: limit, byMembers: byMembers}, 5*time.Second).Result()
+	if err != nil {
+		return nil
+	}
+	l, _ := res.([]RoomCount)
+	return l
 }
 
 func (r *registry) size() int { return int(r.n.Load()) }
@@ -131,9 +179,7 @@ func (m *manager) Receive(ctx actor.Context) {
 	case *leaveReq:
 		e := m.entries[msg.name]
 		if e == nil {
-			if msg.ack {
-				msg.member.sink.Send(protocol.EncodeAck(msg.id))
-			}
+			msg.finish()
 			return
 		}
 		e.members--
@@ -152,7 +198,32 @@ func (m *manager) Receive(ctx actor.Context) {
 			n = e.members
 		}
 		ctx.Respond(n)
+	case listReq:
+		ctx.Respond(m.list(msg))
 	}
+}
+
+func (m *manager) list(q listReq) []RoomCount {
+	out := []RoomCount{}
+	for name, e := range m.entries {
+		if strings.HasPrefix(name, q.prefix) && (q.byMembers || name > q.after) {
+			out = append(out, RoomCount{Room: name, Members: e.members})
+		}
+	}
+	if q.byMembers {
+		slices.SortFunc(out, func(a, b RoomCount) int {
+			if a.Members != b.Members {
+				return cmp.Compare(b.Members, a.Members)
+			}
+			return strings.Compare(a.Room, b.Room)
+		})
+	} else {
+		slices.SortFunc(out, func(a, b RoomCount) int { return strings.Compare(a.Room, b.Room) })
+	}
+	if q.limit > 0 && len(out) > q.limit {
+		out = out[:q.limit]
+	}
+	return out
 }
 
 // group is the actor of one room or user (or, with all set, of every local
@@ -228,6 +299,12 @@ func (g *group) Receive(ctx actor.Context) {
 		if dropped > 0 {
 			metrics.DeliveriesDropped.Add(float64(dropped))
 		}
+	case membersReq:
+		out := slices.Clone(g.members)
+		for _, j := range g.pending {
+			out = append(out, j.member)
+		}
+		ctx.Respond(out)
 	case *joinReq:
 		if !g.ready {
 			// Members join once the subscription is live, with their ack:
@@ -259,10 +336,20 @@ func (g *group) Receive(ctx actor.Context) {
 			g.members = g.members[:last]
 			g.deletePos(msg.member)
 		}
-		if msg.ack {
-			// After the ack, no message of the room follows.
-			msg.member.sink.Send(protocol.EncodeAck(msg.id))
-		}
+		// After the ack or the left frame, no message of the room follows.
+		msg.finish()
+	}
+}
+
+func (l *leaveReq) finish() {
+	if l.ack {
+		l.member.sink.Send(protocol.EncodeAck(l.id))
+	}
+	if l.frame != nil {
+		l.member.sink.Send(l.frame)
+	}
+	if l.done != nil {
+		l.done()
 	}
 }
 
@@ -274,6 +361,12 @@ func (g *group) add(m *Conn) {
 }
 
 func (g *group) acknowledge(j *joinReq) {
+	if j.frame != nil {
+		j.member.sink.Send(j.frame)
+	}
+	if j.done != nil {
+		j.done()
+	}
 	switch {
 	case j.notify:
 		j.member.post(&userJoined{})

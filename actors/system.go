@@ -84,6 +84,27 @@ type Options struct {
 	// connection's event fields, "event":"join" and the room). It runs on
 	// the connection's actor and must not block.
 	AuthorizeJoin func(room string, request []byte, done func(*protocol.Error)) bool
+	// TokenGrace is how long a connection outlives its token's expiry
+	// without a refresh before it is closed with 4002; default 10s.
+	TokenGrace time.Duration
+	// MaxConnectionAge, when > 0, closes each connection with 4003 after
+	// this long less up to a tenth at random; 0 = never.
+	MaxConnectionAge time.Duration
+	// Refresh verifies the token of a refresh frame; nil refuses every
+	// refresh with error 206. It runs on the connection's actor and must
+	// not block (a signature check is fine).
+	Refresh func(token string) (*Token, error)
+	// Connected, when set, is called once a connection is routable, after
+	// its connect event. It runs on the connection's actor and must not
+	// block.
+	Connected func(c *Conn)
+}
+
+// Token is what a verified refresh token says.
+type Token struct {
+	User      string
+	RoomGlobs []string  // nil: every room may be joined
+	Expires   time.Time // zero: never
 }
 
 // System holds every connection, room and user actor of one node.
@@ -104,12 +125,16 @@ type System struct {
 	conns  connTable
 	nconns atomic.Int64
 	closed sync.WaitGroup
+	timers timers
 }
 
 // New starts a System.
 func New(opts Options) *System {
 	if opts.Now == nil {
 		opts.Now = time.Now
+	}
+	if opts.TokenGrace <= 0 {
+		opts.TokenGrace = 10 * time.Second
 	}
 	if opts.MessageBurst <= 0 {
 		opts.MessageBurst = int(opts.MessagesPerSecond)
@@ -143,6 +168,7 @@ func New(opts Options) *System {
 	s.rooms = newRegistry(s, KindRoom)
 	s.users = newRegistry(s, KindUser)
 	s.all = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newGroup(s, KindRoom, "", true) }))
+	s.timers.start()
 	return s
 }
 
@@ -212,10 +238,21 @@ func NodeOf(id string) string {
 
 // OpenRequest describes a new connection: what its events say about it
 // (the connection's id and node come from the System; ConnectionID and Node
-// are ignored) and the rooms it may join.
+// are ignored), the rooms it may join, the rooms it joins server-side at
+// once and when its credentials expire.
 type OpenRequest struct {
 	protocol.ConnMeta
 	RoomGlobs []string // NATS-style patterns (namespace.Match) of the rooms it may join; nil: every room
+	// Join lists rooms the connection joins at connect, server-side (the
+	// JWT join claim, a connect proxy): neither RoomGlobs nor
+	// max_rooms_per_connection applies, the client gets a joined frame
+	// for each, and a refresh never makes it leave them. Valid names only.
+	Join []string
+	// Expires is when the connection's token expires; zero: never. The
+	// client is sent refresh_required ahead of it (noticeLead) and the
+	// connection is closed with 4002 at Expires + TokenGrace unless a
+	// refresh frame brings a later expiry.
+	Expires time.Time
 }
 
 // Open starts the actor of a new connection and publishes its connect event
@@ -223,22 +260,30 @@ type OpenRequest struct {
 func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 	seq := s.seq.Add(1)
 	c := &Conn{
-		sys:         s,
-		sink:        sink,
-		seq:         seq,
-		user:        r.User,
-		connectedAt: s.opts.Now().UnixNano(),
-		tokens:      float32(s.opts.MessageBurst),
+		sys:    s,
+		sink:   sink,
+		seq:    seq,
+		user:   r.User,
+		tokens: float32(s.opts.MessageBurst),
 	}
+	c.connectedAt.Store(s.opts.Now().UnixNano())
 	if r.RoomGlobs != nil {
-		globs := r.RoomGlobs
-		c.globs = &globs
+		c.life = &lifetime{globs: r.RoomGlobs}
 	}
 	c.meta = s.metas.acquire(&r.ConnMeta)
 	s.conns.store(seq, c)
 	s.nconns.Add(1)
 	s.closed.Add(1)
 	c.postSystem(&actor.Started{})
+	for _, room := range r.Join {
+		c.post(&serverJoin{room: room})
+	}
+	if !r.Expires.IsZero() {
+		c.post(&expiry{r.Expires.Unix()})
+	}
+	if age := s.opts.MaxConnectionAge; age > 0 {
+		c.scheduleMaxAge(age)
+	}
 	return c
 }
 
@@ -290,14 +335,116 @@ func (s *System) Reply(id string, r protocol.Reply) bool {
 	return true
 }
 
-// Kick closes a local connection with 4000 "kicked".
+// Kick closes a local connection with 4500 "kicked".
 func (s *System) Kick(id string) bool {
+	return s.CloseConn(id, protocol.CloseKicked, protocol.ReasonKicked)
+}
+
+// CloseConn closes a local connection with code and reason; false when it
+// is not here.
+func (s *System) CloseConn(id string, code uint16, reason string) bool {
 	c, ok := s.lookup(id)
 	if !ok {
 		return false
 	}
-	c.sink.Close(4000, "kicked")
+	c.sink.Close(code, reason)
 	return true
+}
+
+// JoinConn makes a local connection join room server-side and returns once
+// the room's messages reach it (bounded by timeout). found is false when the
+// connection is not here.
+func (s *System) JoinConn(id, room string, timeout time.Duration) (found bool) {
+	c, ok := s.lookup(id)
+	if !ok {
+		return false
+	}
+	return waitAll([]*Conn{c}, timeout, func(c *Conn, done func(bool)) any {
+		return &serverJoin{room: room, done: done}
+	}) > 0
+}
+
+// LeaveConn makes a local connection leave room server-side; found is
+// false when it is not here. member says whether it was in the room.
+func (s *System) LeaveConn(id, room string, timeout time.Duration) (found, member bool) {
+	c, ok := s.lookup(id)
+	if !ok {
+		return false, false
+	}
+	return true, waitAll([]*Conn{c}, timeout, func(c *Conn, done func(bool)) any {
+		return &serverLeave{room: room, reason: protocol.LeftAPI, done: done}
+	}) > 0
+}
+
+// JoinUser makes every local connection of user join room server-side and
+// returns how many connections the user has here, once each is in the room
+// (bounded by timeout).
+func (s *System) JoinUser(user, room string, timeout time.Duration) int {
+	conns := s.users.members(user)
+	waitAll(conns, timeout, func(c *Conn, done func(bool)) any {
+		return &serverJoin{room: room, done: done}
+	})
+	return len(conns)
+}
+
+// LeaveUser makes every local connection of user leave room server-side and
+// returns how many of them were in it.
+func (s *System) LeaveUser(user, room string, timeout time.Duration) int {
+	return waitAll(s.users.members(user), timeout, func(c *Conn, done func(bool)) any {
+		return &serverLeave{room: room, reason: protocol.LeftAPI, done: done}
+	})
+}
+
+// CloseUser closes every local connection of user with code and reason and
+// returns how many it closed.
+func (s *System) CloseUser(user string, code uint16, reason string) int {
+	conns := s.users.members(user)
+	for _, c := range conns {
+		c.sink.Close(code, reason)
+	}
+	return len(conns)
+}
+
+// ConnRef names a connection and when it opened.
+type ConnRef struct {
+	ID          string `json:"id"`
+	ConnectedAt int64  `json:"at"` // Unix nanoseconds
+}
+
+// UserConnections lists the local connections of user.
+func (s *System) UserConnections(user string) []ConnRef {
+	conns := s.users.members(user)
+	out := make([]ConnRef, len(conns))
+	for i, c := range conns {
+		out[i] = ConnRef{ID: c.ID(), ConnectedAt: c.connectedAt.Load()}
+	}
+	return out
+}
+
+// waitAll posts msg(c, done) to each connection and waits until every done
+// was called or timeout; it returns how many were called with true.
+func waitAll(conns []*Conn, timeout time.Duration, msg func(c *Conn, done func(bool)) any) int {
+	if len(conns) == 0 {
+		return 0
+	}
+	results := make(chan bool, len(conns))
+	for _, c := range conns {
+		c.post(msg(c, func(ok bool) { results <- ok }))
+	}
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	n := 0
+	for range conns {
+		select {
+		case ok := <-results:
+			if ok {
+				n++
+			}
+		case <-t.C:
+			return n
+		}
+	}
+	return n
 }
 
 // Info describes a local connection.
@@ -323,6 +470,13 @@ func (s *System) RoomMembers(room string) int { return s.rooms.count(room) }
 
 // UserConns is the number of local connections of user.
 func (s *System) UserConns(user string) int { return s.users.count(user) }
+
+// Rooms lists up to limit rooms with local members whose name starts with
+// prefix: those after the room after in name order, or, with byMembers,
+// the largest first (after is then ignored).
+func (s *System) Rooms(prefix, after string, limit int, byMembers bool) []RoomCount {
+	return s.rooms.list(prefix, after, limit, byMembers)
+}
 
 // Counts returns the number of rooms and users with local members.
 func (s *System) Counts() (rooms, users int) { return s.rooms.size(), s.users.size() }
@@ -356,4 +510,7 @@ func (s *System) event(name string, payload []byte, reply string) {
 }
 
 // Shutdown stops every actor.
-func (s *System) Shutdown() { s.as.Shutdown() }
+func (s *System) Shutdown() {
+	s.timers.stop()
+	s.as.Shutdown()
+}

@@ -343,7 +343,7 @@ func (c *Client) run(s *session) {
 			return
 		}
 		var ce *CloseError
-		if !c.opts.Reconnect || (errors.As(why, &ce) && (ce.Code == CodeNormal || ce.Code == CodeKicked)) {
+		if !c.opts.Reconnect || (errors.As(why, &ce) && !Reconnects(ce.Code)) {
 			c.end(why)
 			return
 		}

@@ -17,7 +17,8 @@
 // With Options.Reconnect the client dials again after the connection is lost
 // or the node shuts down (1001), with exponential backoff and jitter, and
 // joins again the rooms it had joined. It does not reconnect after Close,
-// after a kick (4000) or after the backend ended the conversation (1000). A
+// after a close code in 4500-4999 (kicked, connection limit) or after the
+// backend ended the conversation (1000); 4000-4499 mean reconnect. A
 // request made while it is reconnecting waits for the connection (bounded by
 // its ctx). Without Reconnect the client ends with the connection.
 //

@@ -80,6 +80,9 @@ type WebSocket struct {
 	MessageBurst          int           // inbound frames allowed in a burst above the rate; default 100; >= 0
 	MaxConnections        int           // connections on this node; default 0 = unlimited
 	MaxConnectionsPerIP   int           // connections from one client IP on this node; default 0 = unlimited
+	MaxConnectionsPerUser int           // connections of one user across the cluster; default 0 = unlimited
+	UserLimitPolicy       string        // what goes when a user passes MaxConnectionsPerUser: "refuse_new" (default: the newest closes with 4501) or "close_oldest"
+	MaxConnectionAge      time.Duration // close each connection with 4003 after this long, less up to 10% at random; default 0 = never
 	WriteQueueBytes       int           // per-connection outbound backlog in bytes before closing as slow consumer; default 1 MiB; > 0
 	WriteQueueFrames      int           // per-connection outbound backlog in frames; default 1024; > 0
 	Compression           bool          // accept permessage-deflate offers (no context takeover); default false
@@ -111,6 +114,7 @@ type Auth struct {
 	JWTPublicKey     string        // PEM public key for RS256/ES256
 	JWTPublicKeyFile string        // file holding the PEM public key
 	JWTLeeway        time.Duration // clock skew tolerated on exp/nbf; default 5s; >= 0
+	TokenGrace       time.Duration // how long a connection outlives its token's exp without a refresh; default 10s; > 0
 	APIKey           string        // bearer key for the HTTP API; default none = open; secret
 }
 
@@ -159,6 +163,12 @@ type Endpoint struct {
 	TargetPath []string // for "input.a.b", ["a", "b"]: the field of the incoming JSON holding the id; nil otherwise
 }
 
+// Values of WebSocket.UserLimitPolicy.
+const (
+	PolicyRefuseNew   = "refuse_new"
+	PolicyCloseOldest = "close_oldest"
+)
+
 // Websocket flow operations.
 const (
 	OpConnect          = "connect"
@@ -201,6 +211,7 @@ func Default() *Config {
 			WriteQueueFrames:      1024,
 			CompressionLevel:      1,
 			CompressionMinBytes:   256,
+			UserLimitPolicy:       PolicyRefuseNew,
 		},
 		NATS: NATS{
 			Name:          DefaultNATSName,
@@ -208,7 +219,8 @@ func Default() *Config {
 			Listen:        "127.0.0.1:4222",
 		},
 		Auth: Auth{
-			JWTLeeway: 5 * time.Second,
+			JWTLeeway:  5 * time.Second,
+			TokenGrace: 10 * time.Second,
 		},
 		Cluster: Cluster{
 			Bind:           "0.0.0.0:7946",

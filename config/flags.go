@@ -43,6 +43,9 @@ var options = []option{
 	{"max-messages-per-second", "ws.max_messages_per_second", "inbound frames per second per connection (0 = unlimited)", func(c *Config) any { return &c.WebSocket.MaxMessagesPerSecond }},
 	{"message-burst", "ws.message_burst", "inbound frames allowed in a burst above the rate", func(c *Config) any { return &c.WebSocket.MessageBurst }},
 	{"max-connections", "ws.max_connections", "connections on this node (0 = unlimited)", func(c *Config) any { return &c.WebSocket.MaxConnections }},
+	{"max-connections-per-user", "ws.max_connections_per_user", "connections of one user across the cluster (0 = unlimited)", func(c *Config) any { return &c.WebSocket.MaxConnectionsPerUser }},
+	{"user-limit-policy", "ws.user_limit_policy", "over max-connections-per-user: refuse_new (the newest closes with 4501) or close_oldest", func(c *Config) any { return &c.WebSocket.UserLimitPolicy }},
+	{"max-connection-age", "ws.max_connection_age", "close each connection with 4003 after this long, less up to 10% at random (0 = never)", func(c *Config) any { return &c.WebSocket.MaxConnectionAge }},
 	{"max-connections-per-ip", "ws.max_connections_per_ip", "connections from one client IP on this node (0 = unlimited)", func(c *Config) any { return &c.WebSocket.MaxConnectionsPerIP }},
 	{"compression", "ws.compression", "accept permessage-deflate offers (compressed once per message per node)", func(c *Config) any { return &c.WebSocket.Compression }},
 	{"compression-level", "ws.compression_level", "deflate level of outbound messages, 1 (fast) to 9", func(c *Config) any { return &c.WebSocket.CompressionLevel }},
@@ -58,6 +61,7 @@ var options = []option{
 	{"jwt-secret", "auth.jwt_secret", "HS256 secret for client JWTs (prefer the environment variable)", func(c *Config) any { return &c.Auth.JWTSecret }},
 	{"jwt-public-key", "auth.jwt_public_key", "PEM public key for RS256/ES256 client JWTs", func(c *Config) any { return &c.Auth.JWTPublicKey }},
 	{"jwt-public-key-file", "auth.jwt_public_key_file", "file holding the PEM public key for RS256/ES256 client JWTs", func(c *Config) any { return &c.Auth.JWTPublicKeyFile }},
+	{"token-grace", "auth.token_grace", "how long a connection outlives its token's exp without a refresh", func(c *Config) any { return &c.Auth.TokenGrace }},
 	{"jwt-leeway", "auth.jwt_leeway", "clock skew tolerated when checking JWT exp and nbf", func(c *Config) any { return &c.Auth.JWTLeeway }},
 	{"api-key", "auth.api_key", "bearer key required by the HTTP API; empty leaves it open (prefer the environment variable)", func(c *Config) any { return &c.Auth.APIKey }},
 

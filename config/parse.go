@@ -144,6 +144,7 @@ func (d *decoder) decode(src []byte, filename string) {
 					{"jwt_public_key", &a.JWTPublicKey},
 					{"jwt_public_key_file", &a.JWTPublicKeyFile},
 					{"jwt_leeway", &a.JWTLeeway},
+					{"token_grace", &a.TokenGrace},
 					{"api_key", &a.APIKey},
 				})
 			}
@@ -284,6 +285,9 @@ func (d *decoder) connector(b *hcl.Block) {
 			{"message_burst", &w.MessageBurst},
 			{"max_connections", &w.MaxConnections},
 			{"max_connections_per_ip", &w.MaxConnectionsPerIP},
+			{"max_connections_per_user", &w.MaxConnectionsPerUser},
+			{"user_limit_policy", &w.UserLimitPolicy},
+			{"max_connection_age", &w.MaxConnectionAge},
 			{"write_queue_bytes", &w.WriteQueueBytes},
 			{"write_queue_frames", &w.WriteQueueFrames},
 			{"compression", &w.Compression},

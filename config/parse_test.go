@@ -206,6 +206,9 @@ connector "front" {
   message_burst = 3
   max_connections = 1000
   max_connections_per_ip = 10
+  max_connections_per_user = 3
+  user_limit_policy = "close_oldest"
+  max_connection_age = "1h"
   write_queue_bytes = 4096
   write_queue_frames = 16
   compression = true
@@ -224,6 +227,7 @@ connector "nats" {
 auth {
   jwt_public_key_file = "/etc/hub/jwt.pem"
   jwt_leeway = "1s"
+  token_grace = "20s"
   api_key = "k"
 }
 cluster {
@@ -255,10 +259,11 @@ flow "x" {
 		MaxFrameBytes:  1024, MaxRoomsPerConnection: 7, MaxMessagesPerSecond: 2.5, MessageBurst: 3,
 		MaxConnections: 1000, MaxConnectionsPerIP: 10, WriteQueueBytes: 4096, WriteQueueFrames: 16,
 		Compression: true, CompressionLevel: 6, CompressionMinBytes: 100, MaxInflatedBytes: 1000000,
+		MaxConnectionsPerUser: 3, UserLimitPolicy: "close_oldest", MaxConnectionAge: time.Hour,
 	}
 	want.NATS = NATS{Name: "nats", URL: "nats://u:p@n1:4222,nats://n2:4222", SubjectPrefix: "app.hub",
 		Listen: "127.0.0.1:4333", ClusterListen: "0.0.0.0:6333", Credentials: "/etc/hub/nats.creds"}
-	want.Auth = Auth{JWTPublicKeyFile: "/etc/hub/jwt.pem", JWTLeeway: time.Second, APIKey: "k"}
+	want.Auth = Auth{JWTPublicKeyFile: "/etc/hub/jwt.pem", JWTLeeway: time.Second, TokenGrace: 20 * time.Second, APIKey: "k"}
 	want.Cluster = Cluster{Bind: "0.0.0.0:7000", Advertise: "10.0.0.1:7000", Join: []string{"a:7000", "hub-headless"}, RejoinInterval: time.Minute, FailureGrace: 5 * time.Second,
 		SecretFile: "/etc/hub/cluster.key", Insecure: true}
 	want.Metrics = Metrics{Listen: "127.0.0.1:9100"}
@@ -266,7 +271,7 @@ flow "x" {
 		Name: "x",
 		From: Endpoint{Connector: "nats", Kind: KindNATS, Operation: "orders.>"},
 		To:   Endpoint{Connector: "front", Kind: KindWebSocket, Operation: "send_to_user", Target: "input.user.id", TargetPath: []string{"user", "id"}},
-		Pos:  "all.hcl:58",
+		Pos:  "all.hcl:62",
 	}}
 	c.origins, want.origins = nil, nil
 	if !reflect.DeepEqual(c, want) {

@@ -121,6 +121,7 @@ func (v *validator) websocket() {
 		{"pong_timeout", int64(w.PongTimeout), false},
 		{"handshake_timeout", int64(w.HandshakeTimeout), true},
 		{"write_timeout", int64(w.WriteTimeout), true},
+		{"max_connection_age", int64(w.MaxConnectionAge), true},
 	}
 	for _, p := range positive {
 		if p.d < 0 || (p.d == 0 && !p.zero) {
@@ -141,6 +142,7 @@ func (v *validator) websocket() {
 		{"message_burst", w.MessageBurst, 0},
 		{"max_connections", w.MaxConnections, 0},
 		{"max_connections_per_ip", w.MaxConnectionsPerIP, 0},
+		{"max_connections_per_user", w.MaxConnectionsPerUser, 0},
 		{"write_queue_bytes", w.WriteQueueBytes, 1},
 		{"write_queue_frames", w.WriteQueueFrames, 1},
 		{"compression_min_bytes", w.CompressionMinBytes, 0},
@@ -153,6 +155,9 @@ func (v *validator) websocket() {
 	}
 	if w.MaxMessagesPerSecond < 0 || w.MaxMessagesPerSecond != w.MaxMessagesPerSecond {
 		v.add("Invalid max messages per second", fmt.Sprintf("max_messages_per_second %v must be zero (unlimited) or more.", w.MaxMessagesPerSecond), "ws.max_messages_per_second", "ws")
+	}
+	if w.UserLimitPolicy != PolicyRefuseNew && w.UserLimitPolicy != PolicyCloseOldest {
+		v.add("Invalid user limit policy", fmt.Sprintf("user_limit_policy %q must be %q or %q.", w.UserLimitPolicy, PolicyRefuseNew, PolicyCloseOldest), "ws.user_limit_policy", "ws")
 	}
 	if w.CompressionLevel < 1 || w.CompressionLevel > 9 {
 		v.add("Invalid compression level", fmt.Sprintf("compression_level %d must be 1 (fastest) to 9 (smallest).", w.CompressionLevel), "ws.compression_level", "ws")
@@ -236,6 +241,9 @@ func (v *validator) auth() {
 	}
 	if a.JWTPublicKey != "" && a.JWTPublicKeyFile != "" {
 		v.add("Conflicting JWT keys", "set either jwt_public_key or jwt_public_key_file, not both.", "auth.jwt_public_key", "auth.jwt_public_key_file", "auth")
+	}
+	if a.TokenGrace <= 0 {
+		v.add("Invalid token grace", fmt.Sprintf("token_grace %s must be greater than zero.", a.TokenGrace), "auth.token_grace", "auth")
 	}
 	if a.JWTLeeway < 0 {
 		v.add("Invalid JWT leeway", fmt.Sprintf("jwt_leeway %s must not be negative.", a.JWTLeeway), "auth.jwt_leeway", "auth")

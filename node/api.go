@@ -43,6 +43,7 @@ func (n *Node) routes() http.Handler {
 	api("GET /api/connections/{id}", "connection_get", n.getConn)
 	api("GET /api/rooms/{room}", "room_get", n.getRoom)
 	api("GET /api/users/{user}", "user_get", n.getUser)
+	n.mountControl(api)
 	api("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) int {
 		if allow := allowedMethods(mux, r); allow != "" {
 			w.Header().Set("Allow", allow)

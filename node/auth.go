@@ -12,6 +12,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/hubrt/hub/actors"
 	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/gateway"
 	"github.com/hubrt/hub/protocol"
@@ -22,17 +23,20 @@ type identity struct {
 	user  string
 	rooms []string // NATS-style patterns from the "rooms" claim; nil = any room
 
+	join    []string  // rooms joined server-side at connect: the JWT join claim, or the connect proxy's answer
+	expires time.Time // the token's exp, or the connect proxy's expires_at; zero = never
+
 	// Set by the connect proxy's answer.
-	info    json.RawMessage // attached to the connection
-	join    []string        // rooms joined server-side at connect
-	expires time.Time       // the connection ends then; zero = never
+	info json.RawMessage // attached to the connection
 }
 
 // Claims are the JWT claims the hub reads: "sub" is the user, "rooms" an
 // optional list of NATS-style patterns ("*" one token, ">" the rest; see
-// namespace.Match) limiting the rooms the connection may join.
+// namespace.Match) limiting the rooms the connection may join, "join" an
+// optional list of rooms the connection joins at connect, server-side.
 type Claims struct {
 	Rooms []string `json:"rooms,omitempty"`
+	Join  []string `json:"join,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -117,16 +121,11 @@ func (a *authenticator) authenticate(r *http.Request) (*identity, error) {
 		if tok == "" {
 			return nil, unauthorized("token required")
 		}
-		var claims Claims
-		_, err := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return a.key, nil },
-			jwt.WithValidMethods(a.methods), jwt.WithLeeway(a.leeway), jwt.WithExpirationRequired())
+		id, err := a.verify(tok)
 		if err != nil {
-			return nil, unauthorized("invalid token: " + jwtReason(err))
+			return nil, unauthorized(err.Error())
 		}
-		if !protocol.ValidName(claims.Subject) {
-			return nil, unauthorized("invalid token: sub must be a valid user name")
-		}
-		return &identity{user: claims.Subject, rooms: claims.Rooms}, nil
+		return id, nil
 	}
 	if a.dev {
 		if u := r.URL.Query().Get("user"); u != "" {
@@ -137,6 +136,38 @@ func (a *authenticator) authenticate(r *http.Request) (*identity, error) {
 		}
 	}
 	return &identity{}, nil
+}
+
+// verify checks a JWT and returns who it names; the error's text is what
+// the client is told.
+func (a *authenticator) verify(tok string) (*identity, error) {
+	var claims Claims
+	_, err := jwt.ParseWithClaims(tok, &claims, func(*jwt.Token) (any, error) { return a.key, nil },
+		jwt.WithValidMethods(a.methods), jwt.WithLeeway(a.leeway), jwt.WithExpirationRequired())
+	if err != nil {
+		return nil, errors.New("invalid token: " + jwtReason(err))
+	}
+	if !protocol.ValidName(claims.Subject) {
+		return nil, errors.New("invalid token: sub must be a valid user name")
+	}
+	for _, room := range claims.Join {
+		if !protocol.ValidName(room) {
+			return nil, errors.New("invalid token: join must list valid room names")
+		}
+	}
+	return &identity{user: claims.Subject, rooms: claims.Rooms, join: claims.Join, expires: claims.ExpiresAt.Time}, nil
+}
+
+// refresh verifies the token of a refresh frame (actors.Options.Refresh).
+func (a *authenticator) refresh(tok string) (*actors.Token, error) {
+	if a.key == nil {
+		return nil, errors.New("no JWT key configured")
+	}
+	id, err := a.verify(tok)
+	if err != nil {
+		return nil, err
+	}
+	return &actors.Token{User: id.user, RoomGlobs: id.rooms, Expires: id.expires}, nil
 }
 
 func jwtReason(err error) string {
@@ -167,11 +198,17 @@ func (a *authenticator) apiAllowed(r *http.Request) bool {
 // MintToken signs an HS256 token for user, valid for ttl, limited to rooms
 // (NATS-style patterns) when not empty. `hub token` and tests use it.
 func MintToken(secret, user string, rooms []string, ttl time.Duration) (string, error) {
+	return MintTokenClaims(secret, user, Claims{Rooms: rooms}, ttl)
+}
+
+// MintTokenClaims signs an HS256 token for user, valid for ttl, with the
+// rooms and join claims of c.
+func MintTokenClaims(secret, user string, c Claims, ttl time.Duration) (string, error) {
 	if !protocol.ValidName(user) {
 		return "", fmt.Errorf("invalid user name %q", user)
 	}
 	now := time.Now()
-	claims := Claims{Rooms: rooms, RegisteredClaims: jwt.RegisteredClaims{
+	claims := Claims{Rooms: c.Rooms, Join: c.Join, RegisteredClaims: jwt.RegisteredClaims{
 		Subject:   user,
 		IssuedAt:  jwt.NewNumericDate(now),
 		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),

@@ -15,7 +15,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/hubrt/hub/actors"
 	"github.com/hubrt/hub/backend"
 	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/gateway"
@@ -330,20 +329,6 @@ func (b *backends) shutdown(ctx context.Context) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// openedByProxy applies what the connect proxy said of a new connection:
-// the rooms it joins server-side and when it expires.
-//
-// TODO(backends): hand these to actors.OpenRequest (Join, Expires, Info)
-// once it takes them.
-func openedByProxy(conn *actors.Conn, c *gateway.Conn, id *identity) {
-	for _, room := range id.join {
-		conn.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: room})
-	}
-	if !id.expires.IsZero() {
-		time.AfterFunc(time.Until(id.expires), func() { c.Close(4002, "expired") })
-	}
 }
 
 // proxyHeaders are the headers the connect proxy sees: all of them,

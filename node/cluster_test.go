@@ -193,7 +193,7 @@ func testCluster(t *testing.T, ext string) {
 	if code, _ := hubtest.HTTP(t, http.MethodDelete, nodes[0].HTTPURL()+"/api/connections/"+ev.ConnectionID, "", ""); code != 204 {
 		t.Fatalf("DELETE remote connection: %d", code)
 	}
-	if code, reason := late.Closed(); code != 4000 || reason != "kicked" {
+	if code, reason := late.Closed(); code != 4500 || reason != "kicked" {
 		t.Fatalf("kicked client got %d %q", code, reason)
 	}
 	hubtest.Eventually(t, "the kicked connection to be gone", func() bool {

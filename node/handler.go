@@ -62,6 +62,8 @@ func openRequest(id *identity, remoteAddr, method, path string, header http.Head
 			User: id.user, Peer: peer, Method: method, Path: path, Query: query, Headers: headers,
 		},
 		RoomGlobs: id.rooms,
+		Join:      id.join,
+		Expires:   id.expires,
 	}
 }
 
@@ -87,7 +89,6 @@ func (h handler) OnOpen(c *gateway.Conn, r *gateway.Request) {
 	req.Params = r.Params
 	conn := h.n.sys.Open(c, req)
 	c.SetValue(conn)
-	openedByProxy(conn, c, id)
 	metrics.ConnectionsAccepted.Inc()
 	metrics.Connections.Inc()
 }

@@ -157,6 +157,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Namespaces:        nss,
 		ClientDirect:      cfg.Node.ClientDirect,
 		OnEvent:           n.onEvent,
+		TokenGrace:        cfg.Auth.TokenGrace,
+		MaxConnectionAge:  cfg.WebSocket.MaxConnectionAge,
+		Refresh:           n.auth.refresh,
+		Connected:         n.connected,
 	})
 	n.bus, err = cluster.NewBus(cluster.BusOptions{
 		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Node: cfg.Node.Name, Logger: n.log,

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -31,8 +33,9 @@ type countAnswer struct {
 }
 
 type connAnswer struct {
-	Found bool             `json:"found"`
-	Info  *actors.ConnInfo `json:"info,omitempty"`
+	Found  bool             `json:"found"`
+	Member bool             `json:"member,omitempty"` // leave: the connection was in the room
+	Info   *actors.ConnInfo `json:"info,omitempty"`
 }
 
 // CountWait bounds how long a count waits for the other nodes' answers.
@@ -53,6 +56,22 @@ func startQueries(n *Node) (*queries, error) {
 		},
 		self + "ping": func(m *nats.Msg) { _ = m.Respond(nil) },
 		self + "kick": func(m *nats.Msg) { respond(m, connAnswer{Found: n.sys.Kick(string(m.Data))}) },
+		self + "join": func(m *nats.Msg) {
+			go func() {
+				found := n.sys.JoinConn(m.Header.Get("Hub-Conn"), m.Header.Get("Hub-Room"), serverJoinWait)
+				respond(m, connAnswer{Found: found})
+			}()
+		},
+		self + "leave": func(m *nats.Msg) {
+			go func() {
+				found, member := n.sys.LeaveConn(m.Header.Get("Hub-Conn"), m.Header.Get("Hub-Room"), serverJoinWait)
+				respond(m, connAnswer{Found: found, Member: member})
+			}()
+		},
+		self + "close": func(m *nats.Msg) {
+			code, _ := strconv.Atoi(m.Header.Get("Hub-Code"))
+			respond(m, connAnswer{Found: n.sys.CloseConn(m.Header.Get("Hub-Conn"), uint16(code), m.Header.Get("Hub-Reason"))})
+		},
 		self + "send": func(m *nats.Msg) {
 			id := m.Header.Get("Hub-Conn")
 			respond(m, connAnswer{Found: n.sys.DeliverConn(id, encodeMessage(m.Data))})
@@ -62,6 +81,15 @@ func startQueries(n *Node) (*queries, error) {
 			if json.Unmarshal(m.Data, &e) == nil && e.Reason == "left" {
 				q.left.Store(e.Node, time.Now())
 			}
+		},
+		n.bus.Subject("internal.cmd.>"): func(m *nats.Msg) {
+			// Commands may wait (a server-side join waits for the room's
+			// subscription): off the subscription's goroutine.
+			go func() {
+				op := strings.TrimPrefix(m.Subject, n.bus.Subject("internal.cmd."))
+				ans, _ := json.Marshal(q.localCommand(op, m.Data))
+				respond(m, gatherAnswer{Node: n.Name(), Data: ans})
+			}()
 		},
 		n.bus.Subject("internal.count.>"): func(m *nats.Msg) {
 			kind, name := m.Header.Get("Hub-Kind"), m.Header.Get("Hub-Name")
@@ -75,6 +103,10 @@ func startQueries(n *Node) (*queries, error) {
 			return nil, fmt.Errorf("subscribe %s: %w", subj, err)
 		}
 		q.subs = append(q.subs, s)
+	}
+	if err := q.subscribeCommands(); err != nil {
+		q.close()
+		return nil, fmt.Errorf("subscribe api: %w", err)
 	}
 	return q, flushIfConnected(nc)
 }
@@ -129,14 +161,28 @@ func (q *queries) interestBarrier() bool {
 // ownerOf returns the node name in a connection id, "" when it has none.
 func (q *queries) ownerOf(id string) string { return actors.NodeOf(id) }
 
-// ask sends a question about connection id to the node holding it.
-func (q *queries) ask(ctx context.Context, op, id string, data []byte) (connAnswer, error) {
+// errOwnerSilent: the node holding a connection is a member of the cluster
+// but nothing answers on its subjects (cut off from NATS, or dead and not
+// yet noticed by gossip).
+var errOwnerSilent = errors.New("the node holding the connection does not answer")
+
+// ask sends a question about connection id to the node holding it, with
+// more headers as key, value pairs.
+func (q *queries) ask(ctx context.Context, op, id string, data []byte, headers ...string) (connAnswer, error) {
 	owner := q.ownerOf(id)
 	m := nats.NewMsg(q.n.bus.Subject("internal.node." + owner + "." + op))
 	m.Header.Set("Hub-Conn", id)
+	for i := 0; i+1 < len(headers); i += 2 {
+		m.Header.Set(headers[i], headers[i+1])
+	}
 	m.Data = data
 	resp, err := q.n.nc.RequestMsgWithContext(ctx, m)
 	if errors.Is(err, nats.ErrNoResponders) {
+		if q.n.members != nil {
+			if _, ok := q.n.members.Nodes()[owner]; ok {
+				return connAnswer{}, errOwnerSilent // a member, but out of reach
+			}
+		}
 		return connAnswer{}, nil // no such node (any more): no such connection
 	}
 	if err != nil {
@@ -155,6 +201,9 @@ func (q *queries) info(ctx context.Context, id string) (actors.ConnInfo, bool, e
 		return info, ok, nil
 	}
 	a, err := q.ask(ctx, "info", id, []byte(id))
+	if errors.Is(err, errOwnerSilent) {
+		err = nil
+	}
 	if err != nil || !a.Found || a.Info == nil {
 		return actors.ConnInfo{}, false, err
 	}
@@ -166,6 +215,9 @@ func (q *queries) kick(ctx context.Context, id string) (bool, error) {
 		return q.n.sys.Kick(id), nil
 	}
 	a, err := q.ask(ctx, "kick", id, []byte(id))
+	if errors.Is(err, errOwnerSilent) {
+		err = nil
+	}
 	return a.Found, err
 }
 
@@ -174,6 +226,9 @@ func (q *queries) send(ctx context.Context, id string, data []byte) (bool, error
 		return q.n.sys.DeliverConn(id, encodeMessage(data)), nil
 	}
 	a, err := q.ask(ctx, "send", id, data)
+	if errors.Is(err, errOwnerSilent) {
+		err = nil
+	}
 	return a.Found, err
 }
 
@@ -224,4 +279,67 @@ func (q *queries) count(ctx context.Context, kind, name string) (count, error) {
 	}
 	c.complete = c.nodes-1 >= others
 	return c, nil
+}
+
+type gatherAnswer struct {
+	Node string          `json:"node"`
+	Data json.RawMessage `json:"data"`
+}
+
+// gathered is what the nodes of the cluster answered to a command.
+type gathered struct {
+	answers  []json.RawMessage // this node's first
+	nodes    int               // nodes that answered, this one included
+	complete bool              // every member of the cluster answered
+}
+
+// gather runs command op with data on every node of the cluster (this one
+// directly) and collects the answers for at most CountWait. complete is
+// false when a member the gossip knows did not answer in time (dead, cut
+// off from NATS, or too slow).
+func (q *queries) gather(ctx context.Context, op string, data []byte) (gathered, error) {
+	local, err := json.Marshal(q.localCommand(op, data))
+	if err != nil {
+		return gathered{}, err
+	}
+	g := gathered{answers: []json.RawMessage{local}, nodes: 1, complete: true}
+	seen := map[string]bool{q.n.Name(): true}
+	expect := map[string]bool{}
+	if q.n.members != nil {
+		for name := range q.n.members.Nodes() {
+			if name != q.n.Name() {
+				expect[name] = true
+			}
+		}
+	}
+	if len(expect) == 0 {
+		return g, nil
+	}
+	inbox := q.n.nc.NewRespInbox()
+	sub, err := q.n.nc.SubscribeSync(inbox)
+	if err != nil {
+		return g, err
+	}
+	defer sub.Unsubscribe()
+	if err := q.n.nc.PublishRequest(q.n.bus.Subject("internal.cmd."+op), inbox, data); err != nil {
+		return g, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, CountWait)
+	defer cancel()
+	for len(expect) > 0 {
+		resp, err := sub.NextMsgWithContext(ctx)
+		if err != nil {
+			break // deadline: answer with what we have
+		}
+		var a gatherAnswer
+		if json.Unmarshal(resp.Data, &a) != nil || a.Node == "" || seen[a.Node] {
+			continue
+		}
+		seen[a.Node] = true
+		delete(expect, a.Node)
+		g.answers = append(g.answers, a.Data)
+		g.nodes++
+	}
+	g.complete = len(expect) == 0
+	return g, nil
 }

@@ -120,12 +120,12 @@ func TestAPI_Connection(t *testing.T) {
 		wantError(t, n, "DELETE", "/api/connections/"+bad, "", "", http.StatusNotFound)
 	}
 
-	// DELETE closes it with 4000 "kicked"; afterwards it is unknown.
+	// DELETE closes it with 4500 "kicked"; afterwards it is unknown.
 	status, _ = hubtest.HTTP(t, "DELETE", n.HTTPURL()+"/api/connections/"+id, "", "")
 	if status != http.StatusNoContent {
 		t.Fatalf("DELETE: %d", status)
 	}
-	if code, reason := alice.Closed(); code != 4000 || reason != "kicked" {
+	if code, reason := alice.Closed(); code != 4500 || reason != "kicked" {
 		t.Fatalf("closed %d %q", code, reason)
 	}
 	hubtest.Eventually(t, "connection gone", func() bool {

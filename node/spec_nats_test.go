@@ -363,8 +363,8 @@ func TestEvents_DisconnectOnce(t *testing.T) {
 			if status, body := hubtest.HTTP(t, "DELETE", n.HTTPURL()+"/api/connections/"+id, "", ""); status != http.StatusNoContent {
 				t.Errorf("DELETE: %d %v", status, body)
 			}
-			if code, reason := c.Closed(); code != 4000 || reason != "kicked" {
-				t.Errorf("closed %d %q, want 4000 kicked", code, reason)
+			if code, reason := c.Closed(); code != 4500 || reason != "kicked" {
+				t.Errorf("closed %d %q, want 4500 kicked", code, reason)
 			}
 		}},
 		{name: "node shutdown", reason: "shutdown", end: func(t *testing.T, n *node.Node, nc *nats.Conn, id string, c *hubtest.Client, r *hubtest.RawConn) {

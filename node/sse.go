@@ -43,10 +43,11 @@ import (
 // open. When the hub ends the connection it sends
 //
 //	event: close
-//	data: {"code":4000,"reason":"kicked"}
+//	data: {"code":4500,"reason":"kicked"}
 //
-// before ending the response; codes as for WebSocket (1001 shutdown:
-// reconnect; 4000 kicked and 1000: do not, so call EventSource.close()).
+// before ending the response; codes as for WebSocket (1001 shutdown and
+// 4000-4499: reconnect; 4500-4999 and 1000: do not, so call
+// EventSource.close()).
 // Last-Event-ID is ignored: delivery is at most once, as on WebSocket, and
 // messages sent while a client is away are not replayed.
 //

@@ -258,7 +258,7 @@ func TestSSE_KickedStreamGetsCloseEvent(t *testing.T) {
 		t.Fatalf("kick: %d", status)
 	}
 	ev := s.next()
-	if ev.Event != "close" || ev.Data != `{"code":4000,"reason":"kicked"}` {
+	if ev.Event != "close" || ev.Data != `{"code":4500,"reason":"kicked"}` {
 		t.Fatalf("got %+v, want the close event", ev)
 	}
 	s.waitEnd()
@@ -448,7 +448,7 @@ func TestSSE_AcrossTheCluster(t *testing.T) {
 	if status, _ := hubtest.HTTP(t, "DELETE", a.HTTPURL()+"/api/connections/"+id, "", ""); status != http.StatusNoContent {
 		t.Fatalf("kick through node a: %d", status)
 	}
-	if ev := s.next(); ev.Event != "close" || !strings.Contains(ev.Data, "4000") {
+	if ev := s.next(); ev.Event != "close" || !strings.Contains(ev.Data, "4500") {
 		t.Fatalf("got %+v, want the close event", ev)
 	}
 }

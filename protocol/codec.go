@@ -9,11 +9,12 @@ import (
 )
 
 type rawFrame struct {
-	Type *string         `json:"type"`
-	ID   json.RawMessage `json:"id"`
-	Room *string         `json:"room"`
-	User *string         `json:"user"`
-	Data json.RawMessage `json:"data"`
+	Type  *string         `json:"type"`
+	ID    json.RawMessage `json:"id"`
+	Room  *string         `json:"room"`
+	User  *string         `json:"user"`
+	Data  json.RawMessage `json:"data"`
+	Token *string         `json:"token"`
 }
 
 // Decode parses one client frame. On failure it returns a *Error from the
@@ -46,6 +47,8 @@ func Decode(b []byte) (*Frame, error) {
 		f.Type = TypeLeaveRoom
 	case "message":
 		f.Type = TypeMessage
+	case "refresh":
+		f.Type = TypeRefresh
 	default:
 		return f, ErrUnknownType
 	}
@@ -74,6 +77,11 @@ func Decode(b []byte) (*Frame, error) {
 			return f, ErrRoomAndUser
 		}
 		f.Data = compact(r.Data)
+	case TypeRefresh:
+		if r.Token == nil || *r.Token == "" {
+			return f, ErrMissingToken
+		}
+		f.Token = *r.Token
 	}
 	return f, nil
 }
@@ -159,6 +167,9 @@ func Encode(f *Frame) []byte {
 		b = append(b, `,"data":`...)
 		b = append(b, f.Data...)
 	}
+	if f.Token != "" {
+		b = appendStringField(b, "token", f.Token)
+	}
 	return append(b, '}')
 }
 
@@ -188,6 +199,49 @@ func EncodeAck(id []byte) []byte {
 	b := make([]byte, 0, 24+len(id))
 	b = append(b, `{"type":"ack","id":`...)
 	b = append(b, id...)
+	return append(b, '}')
+}
+
+// By values of the joined and left frames: who made the connection join
+// or leave.
+const ByServer = "server"
+
+// Reasons of a left frame sent by the server.
+const (
+	LeftAPI   = "api"   // a backend made the connection leave (server API)
+	LeftToken = "token" // a refreshed token's rooms claim no longer allows the room
+)
+
+// EncodeJoined returns {"type":"joined","room":room,"by":"server"}: the
+// server made the connection join room (the JWT join claim, the connect
+// proxy or the server API). room must be a valid name.
+func EncodeJoined(room string) []byte {
+	b := make([]byte, 0, 48+len(room))
+	b = append(b, `{"type":"joined"`...)
+	b = appendName(b, "room", room)
+	b = append(b, `,"by":"server"}`...)
+	return b
+}
+
+// EncodeLeft returns {"type":"left","room":room,"by":"server","reason":reason}:
+// the server made the connection leave room. room and reason must be valid
+// names.
+func EncodeLeft(room, reason string) []byte {
+	b := make([]byte, 0, 64+len(room)+len(reason))
+	b = append(b, `{"type":"left"`...)
+	b = appendName(b, "room", room)
+	b = append(b, `,"by":"server"`...)
+	b = appendName(b, "reason", reason)
+	return append(b, '}')
+}
+
+// EncodeRefreshRequired returns {"type":"refresh_required","expires_at":T}:
+// the connection's token expires at T (Unix seconds); the client should
+// answer with a refresh frame before then.
+func EncodeRefreshRequired(expiresAt int64) []byte {
+	b := make([]byte, 0, 56)
+	b = append(b, `{"type":"refresh_required","expires_at":`...)
+	b = strconv.AppendInt(b, expiresAt, 10)
 	return append(b, '}')
 }
 

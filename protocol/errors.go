@@ -25,6 +25,7 @@ var (
 	ErrRoomAndUser     = &Error{108, "room and user cannot both be set"}
 	ErrNotJoined       = &Error{109, "not a member of this room"}
 	ErrInvalidField    = &Error{110, "invalid field type"}
+	ErrMissingToken    = &Error{111, "missing field: token"}
 	ErrRoomForbidden   = &Error{200, "room not allowed for this connection"}
 	ErrTooManyRooms    = &Error{201, "too many rooms for this connection"}
 	ErrRateLimited     = &Error{202, "rate limit exceeded"}
@@ -34,6 +35,7 @@ var (
 	// ErrAnonymousForbidden refuses a join to a room of a namespace with
 	// anonymous = false from a connection without a user.
 	ErrAnonymousForbidden = &Error{206, "anonymous connections may not join this room"}
+	ErrInvalidToken       = &Error{207, "invalid token"}
 	ErrJoinRefused        = &Error{230, "join refused by the backend"}
 	ErrMessageRefused     = &Error{231, "message refused by the backend"}
 	ErrInternal           = &Error{500, "internal error"}
@@ -46,7 +48,7 @@ var (
 // Errors lists the table, for documentation and tests.
 var Errors = []*Error{
 	ErrInvalidJSON, ErrUnknownType, ErrMissingType, ErrMissingRoom, ErrMissingData,
-	ErrInvalidRoom, ErrInvalidUser, ErrInvalidID, ErrRoomAndUser, ErrNotJoined, ErrInvalidField,
+	ErrInvalidRoom, ErrInvalidUser, ErrInvalidID, ErrRoomAndUser, ErrNotJoined, ErrInvalidField, ErrMissingToken,
 	ErrRoomForbidden, ErrTooManyRooms, ErrRateLimited, ErrPublishDisabled, ErrDirectDisabled,
-	ErrUnauthenticated, ErrAnonymousForbidden, ErrJoinRefused, ErrMessageRefused, ErrInternal, ErrBackendUnavailable, ErrBackendTimeout,
+	ErrUnauthenticated, ErrAnonymousForbidden, ErrInvalidToken, ErrJoinRefused, ErrMessageRefused, ErrInternal, ErrBackendUnavailable, ErrBackendTimeout,
 }

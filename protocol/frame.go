@@ -8,6 +8,7 @@ const (
 	TypeJoinRoom FrameType = iota + 1
 	TypeLeaveRoom
 	TypeMessage
+	TypeRefresh
 )
 
 func (t FrameType) String() string {
@@ -18,6 +19,8 @@ func (t FrameType) String() string {
 		return "leave_room"
 	case TypeMessage:
 		return "message"
+	case TypeRefresh:
+		return "refresh"
 	}
 	return "unknown"
 }
@@ -31,4 +34,6 @@ type Frame struct {
 	Room string
 	User string
 	Data []byte // raw JSON value; nil when absent
+	// Token is the new token of a refresh frame.
+	Token string
 }

@@ -51,6 +51,10 @@ func TestDecode(t *testing.T) {
 		{in: `{"type":"message","room":"r","user":"u","data":1}`, wantErr: ErrRoomAndUser},
 		{in: `{"type":5,"id":3}`, wantErr: ErrInvalidField, wantID: "3"},
 		{in: `{"type":"join_room","room":5}`, wantErr: ErrInvalidField},
+		{in: `{"type":"refresh","token":"a.b.c","id":9}`, want: Frame{Type: TypeRefresh, Token: "a.b.c", ID: []byte("9")}},
+		{in: `{"type":"refresh","id":9}`, wantErr: ErrMissingToken, wantID: "9"},
+		{in: `{"type":"refresh","token":""}`, wantErr: ErrMissingToken},
+		{in: `{"type":"refresh","token":5}`, wantErr: ErrInvalidField},
 	}
 	for _, c := range cases {
 		f, err := Decode([]byte(c.in))
@@ -71,12 +75,12 @@ func TestDecode(t *testing.T) {
 			t.Errorf("Decode(%s): %v", c.in, err)
 			continue
 		}
-		if f.Type != c.want.Type || f.Room != c.want.Room || f.User != c.want.User ||
+		if f.Type != c.want.Type || f.Room != c.want.Room || f.User != c.want.User || f.Token != c.want.Token ||
 			!bytes.Equal(f.ID, c.want.ID) || !bytes.Equal(f.Data, c.want.Data) {
 			t.Errorf("Decode(%s) = %+v, want %+v", c.in, f, c.want)
 		}
 		again, err := Decode(Encode(f))
-		if err != nil || again.Type != f.Type || again.Room != f.Room || !bytes.Equal(again.Data, f.Data) {
+		if err != nil || again.Type != f.Type || again.Room != f.Room || again.Token != f.Token || !bytes.Equal(again.Data, f.Data) {
 			t.Errorf("round trip of %s: %+v %v", c.in, again, err)
 		}
 	}
@@ -97,6 +101,9 @@ func TestServerFrames(t *testing.T) {
 	check(EncodeMessage("", "alice", []byte(`"hi"`)), `{"type":"message","from":"alice","data":"hi"}`)
 	check(EncodeAck([]byte(`"x"`)), `{"type":"ack","id":"x"}`)
 	check(EncodeError(nil, ErrInvalidJSON), `{"type":"error","code":100,"message":"invalid JSON"}`)
+	check(EncodeJoined("feed.alice"), `{"type":"joined","room":"feed.alice","by":"server"}`)
+	check(EncodeLeft("chat.x", LeftToken), `{"type":"left","room":"chat.x","by":"server","reason":"token"}`)
+	check(EncodeRefreshRequired(1764583200), `{"type":"refresh_required","expires_at":1764583200}`)
 	check(EncodeError([]byte("4"), ErrNotJoined), `{"type":"error","id":4,"code":109,"message":"not a member of this room"}`)
 }
 
@@ -252,4 +259,21 @@ func FuzzValidName(f *testing.F) {
 			t.Fatalf("name %q needs escaping: %s", s, got)
 		}
 	})
+}
+
+func TestReconnectCode(t *testing.T) {
+	tests := []struct {
+		code int
+		want bool
+	}{
+		{1000, false}, {1001, true}, {1006, true}, {1008, true}, {1009, true},
+		{int(CloseReconnect), true}, {int(CloseTimeout), true}, {int(CloseTokenExpired), true},
+		{int(CloseMaxAge), true}, {int(CloseSubChanged), true}, {4499, true},
+		{int(CloseKicked), false}, {int(CloseConnectionLimit), false}, {4999, false}, {5000, true},
+	}
+	for _, tt := range tests {
+		if got := ReconnectCode(tt.code); got != tt.want {
+			t.Errorf("ReconnectCode(%d) = %v, want %v", tt.code, got, tt.want)
+		}
+	}
 }

@@ -18,8 +18,13 @@ export declare const CloseCode: {
   readonly INVALID_DATA: 1007;
   readonly POLICY: 1008;
   readonly TOO_BIG: 1009;
-  readonly KICKED: 4000;
+  readonly RECONNECT: 4000;
   readonly TIMEOUT: 4001;
+  readonly TOKEN_EXPIRED: 4002;
+  readonly MAX_AGE: 4003;
+  readonly SUB_CHANGED: 4004;
+  readonly KICKED: 4500;
+  readonly CONNECTION_LIMIT: 4501;
 };
 
 /** Client-side error codes; server errors have numeric codes (the hub's error table). */
@@ -95,7 +100,7 @@ export interface HubClientOptions {
   pongTimeout?: number;
   /** Give up on a connection attempt after this many ms; default 10000; 0 = never. */
   connectTimeout?: number;
-  /** Decide whether to reconnect after a close; default: not after 1000 and 4000. */
+  /** Decide whether to reconnect after a close; default: not after 1000 and 4500-4999. */
   shouldReconnect?: (code: number, reason: string) => boolean;
 }
 

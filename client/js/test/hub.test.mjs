@@ -93,7 +93,7 @@ test('a kicked client does not reconnect', { skip }, async () => {
     const res = await api(hub, 'DELETE', '/api/connections/' + ev.connection_id);
     assert.equal(res.status, 204);
     const info = await closed;
-    assert.deepEqual(info, { code: 4000, reason: 'kicked', willReconnect: false });
+    assert.deepEqual(info, { code: 4500, reason: 'kicked', willReconnect: false });
     assert.equal(c.state, State.CLOSED);
     await assert.rejects(c.send(1), { code: 'closed' });
   } finally {

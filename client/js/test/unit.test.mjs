@@ -44,7 +44,8 @@ test('the URL carries user, token and params', async () => {
 });
 
 for (const [code, reason] of [
-  [4000, 'kicked'],
+  [4500, 'kicked'],
+  [4501, 'connection_limit'],
   [1000, 'reply_end'],
 ]) {
   test(`no reconnect after ${code} ${reason}`, async () => {
