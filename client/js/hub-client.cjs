@@ -16,8 +16,9 @@
 //
 // What it does for you:
 //   - reconnects with exponential backoff and jitter after the connection is
-//     lost or the node shuts down (1001), but never after the app called
-//     close(), after a kick (4000) or after the backend ended the
+//     lost, the node shuts down (1001) or the hub closes with a code in
+//     4000-4499, but never after the app called close(), after a code in
+//     4500-4999 (kicked, connection limit) or after the backend ended the
 //     conversation (1000);
 //   - joins again, after each reconnect, every room it was in;
 //   - queues requests made while it is not connected (up to maxQueue) and
@@ -51,8 +52,13 @@ const CloseCode = Object.freeze({
   INVALID_DATA: 1007,
   POLICY: 1008, // slow consumer or rate limit
   TOO_BIG: 1009,
-  KICKED: 4000, // closed through the API: no reconnect
+  RECONNECT: 4000, // a backend asked for a reconnect
   TIMEOUT: 4001, // the server (or this client) found the connection dead
+  TOKEN_EXPIRED: 4002, // the token expired without a refresh: reconnect with a new token
+  MAX_AGE: 4003, // max_connection_age reached: reconnect
+  SUB_CHANGED: 4004, // a refresh token named another user: reconnect with it
+  KICKED: 4500, // closed through the API: no reconnect
+  CONNECTION_LIMIT: 4501, // too many connections of this user: no reconnect
 });
 
 /** HubError is how every request fails. */
@@ -90,9 +96,13 @@ const defaults = {
   shouldReconnect: undefined,
 };
 
-/** Whether the client should reconnect after a close with this code. */
+/**
+ * Whether the client should reconnect after a close with this code: always
+ * except after 1000 (the backend ended the conversation) and 4500-4999 (the
+ * hub wants this client gone). 4000-4499 mean reconnect.
+ */
 function defaultShouldReconnect(code) {
-  return code !== CloseCode.NORMAL && code !== CloseCode.KICKED;
+  return code !== CloseCode.NORMAL && !(code >= 4500 && code <= 4999);
 }
 
 class HubClient {
