@@ -272,7 +272,7 @@ func (c *Conn) joinServer(m *serverJoin) {
 		m.finish(true)
 		return
 	}
-	c.rooms = append(c.rooms, m.room)
+	c.rooms = append(c.rooms, c.sys.rooms.canonical(m.room))
 	var done func()
 	if m.done != nil {
 		done = func() { m.done(true) }

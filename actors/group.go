@@ -112,11 +112,11 @@ func (r *registry) count(name string) int {
 // members lists the local members of name, those whose join is still
 // pending included.
 func (r *registry) members(name string) []*Conn {
-	pid, ok := r.groups.Load(name)
+	g, ok := r.groups.Load(name)
 	if !ok {
 		return nil
 	}
-	res, err := r.sys.root.RequestFuture(pid.(*actor.PID), membersReq{}, 5*time.Second).Result()
+	res, err := r.sys.root.RequestFuture(g.(*groupRef).pid, membersReq{}, 5*time.Second).Result()
 	if err != nil {
 		return nil
 	}
