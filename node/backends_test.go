@@ -204,12 +204,17 @@ func TestBackends_ConnectProxy(t *testing.T) {
 	if _, ok := ev.Headers["Cookie"]; ok {
 		t.Error("the connect event (NATS) carries the Cookie header; only the proxy may see it")
 	}
-	// Joined server-side: a room message reaches alice.
-	hubtest.Eventually(t, "alice in lobby and news", func() bool {
-		st, body := hubtest.HTTP(t, "GET", n.HTTPURL()+"/api/connections/"+ev.ConnectionID, "", "")
-		rooms, _ := body["rooms"].([]any)
-		return st == 200 && len(rooms) == 2
-	})
+	// Joined server-side, each announced with a joined frame: a room
+	// message reaches alice.
+	joined := map[string]bool{}
+	for range 2 {
+		if m := alice.Expect("joined"); m.S("by") == "server" {
+			joined[m.S("room")] = true
+		}
+	}
+	if !joined["lobby"] || !joined["news"] {
+		t.Fatalf("joined %v by server, want lobby and news", joined)
+	}
 	hubtest.HTTP(t, "POST", n.HTTPURL()+"/api/rooms/news/messages", "", `"extra"`)
 	if m := alice.Expect("message"); m.S("room") != "news" || m.JSON("data") != `"extra"` {
 		t.Errorf("alice got %s", m["_raw"])
