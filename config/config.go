@@ -116,6 +116,7 @@ type Auth struct {
 	JWTLeeway        time.Duration // clock skew tolerated on exp/nbf; default 5s; >= 0
 	TokenGrace       time.Duration // how long a connection outlives its token's exp without a refresh; default 10s; > 0
 	APIKey           string        // bearer key for the HTTP API; default none = open; secret
+	AdminToken       string        // bearer token for the admin page (/admin) and the whole HTTP API besides APIKey; default none; secret
 }
 
 // Cluster configures gossip membership (HCL block `cluster`).
@@ -275,6 +276,9 @@ func (c *Config) Redacted() *Config {
 	}
 	if r.Auth.APIKey != "" {
 		r.Auth.APIKey = "***"
+	}
+	if r.Auth.AdminToken != "" {
+		r.Auth.AdminToken = "***"
 	}
 	r.NATS.Users = append([]string(nil), c.NATS.Users...)
 	for i, u := range r.NATS.Users {

@@ -64,6 +64,7 @@ var options = []option{
 	{"token-grace", "auth.token_grace", "how long a connection outlives its token's exp without a refresh", func(c *Config) any { return &c.Auth.TokenGrace }},
 	{"jwt-leeway", "auth.jwt_leeway", "clock skew tolerated when checking JWT exp and nbf", func(c *Config) any { return &c.Auth.JWTLeeway }},
 	{"api-key", "auth.api_key", "bearer key required by the HTTP API; empty leaves it open (prefer the environment variable)", func(c *Config) any { return &c.Auth.APIKey }},
+	{"admin-token", "auth.admin_token", "bearer token for the admin page /admin and the HTTP API; without it or an API key /admin is off outside -dev (prefer the environment variable)", func(c *Config) any { return &c.Auth.AdminToken }},
 
 	{"join", "cluster.join", "comma-separated peers to join: host:port, host, or a DNS name (headless service)", func(c *Config) any { return &c.Cluster.Join }},
 	{"gossip-bind", "cluster.bind", "memberlist gossip bind host:port", func(c *Config) any { return &c.Cluster.Bind }},

@@ -146,6 +146,7 @@ func (d *decoder) decode(src []byte, filename string) {
 					{"jwt_leeway", &a.JWTLeeway},
 					{"token_grace", &a.TokenGrace},
 					{"api_key", &a.APIKey},
+					{"admin_token", &a.AdminToken},
 				})
 			}
 		case "cluster":

@@ -229,6 +229,7 @@ auth {
   jwt_leeway = "1s"
   token_grace = "20s"
   api_key = "k"
+  admin_token = "adm"
 }
 cluster {
   bind = "0.0.0.0:7000"
@@ -263,7 +264,7 @@ flow "x" {
 	}
 	want.NATS = NATS{Name: "nats", URL: "nats://u:p@n1:4222,nats://n2:4222", SubjectPrefix: "app.hub",
 		Listen: "127.0.0.1:4333", ClusterListen: "0.0.0.0:6333", Credentials: "/etc/hub/nats.creds"}
-	want.Auth = Auth{JWTPublicKeyFile: "/etc/hub/jwt.pem", JWTLeeway: time.Second, TokenGrace: 20 * time.Second, APIKey: "k"}
+	want.Auth = Auth{JWTPublicKeyFile: "/etc/hub/jwt.pem", JWTLeeway: time.Second, TokenGrace: 20 * time.Second, APIKey: "k", AdminToken: "adm"}
 	want.Cluster = Cluster{Bind: "0.0.0.0:7000", Advertise: "10.0.0.1:7000", Join: []string{"a:7000", "hub-headless"}, RejoinInterval: time.Minute, FailureGrace: 5 * time.Second,
 		SecretFile: "/etc/hub/cluster.key", Insecure: true}
 	want.Metrics = Metrics{Listen: "127.0.0.1:9100"}
@@ -271,7 +272,7 @@ flow "x" {
 		Name: "x",
 		From: Endpoint{Connector: "nats", Kind: KindNATS, Operation: "orders.>"},
 		To:   Endpoint{Connector: "front", Kind: KindWebSocket, Operation: "send_to_user", Target: "input.user.id", TargetPath: []string{"user", "id"}},
-		Pos:  "all.hcl:62",
+		Pos:  "all.hcl:63",
 	}}
 	c.origins, want.origins = nil, nil
 	if !reflect.DeepEqual(c, want) {
@@ -413,11 +414,12 @@ func TestRedacted(t *testing.T) {
 	c := Default()
 	c.Auth.JWTSecret = "topsecret"
 	c.Auth.APIKey = "apikey123"
+	c.Auth.AdminToken = "admintok789"
 	c.NATS.URL = "nats://user:pass123@n1:4222,nats://tok456@n2:4222"
 	c.Cluster.Join = []string{"a"}
 	r := c.Redacted()
-	s := strings.Join([]string{r.Auth.JWTSecret, r.Auth.APIKey, r.NATS.URL}, " ")
-	for _, secret := range []string{"topsecret", "apikey123", "pass123", "tok456"} {
+	s := strings.Join([]string{r.Auth.JWTSecret, r.Auth.APIKey, r.Auth.AdminToken, r.NATS.URL}, " ")
+	for _, secret := range []string{"topsecret", "apikey123", "admintok789", "pass123", "tok456"} {
 		if strings.Contains(s, secret) {
 			t.Errorf("Redacted() shows %q: %s", secret, s)
 		}

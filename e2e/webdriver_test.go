@@ -276,3 +276,33 @@ func (s *session) resize(width, height int) {
 	s.t.Helper()
 	s.do("POST", "/window/rect", map[string]int{"width": width, "height": height}, nil)
 }
+
+// waitVisible waits until the element matching css is shown (not hidden,
+// laid out).
+func (s *session) waitVisible(what, css string) {
+	s.t.Helper()
+	s.waitJS(what, `const e = document.querySelector(arguments[0]); return !!e && !e.hidden && e.getClientRects().length > 0;`, css)
+}
+
+// waitHidden waits until the element matching css is gone or hidden.
+func (s *session) waitHidden(what, css string) {
+	s.t.Helper()
+	s.waitJS(what, `const e = document.querySelector(arguments[0]); return !e || e.hidden || e.getClientRects().length === 0;`, css)
+}
+
+// waitJS waits until script (a function body returning a boolean) is true.
+func (s *session) waitJS(what, script string, args ...any) {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var ok bool
+		s.js(script, &ok, args...)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}

@@ -68,7 +68,10 @@ func (n *Node) routes() http.Handler {
 	if n.cfg.Metrics.Listen == "" {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	}
+	n.adminAPI(mux, "GET /api/nodes", "nodes", n.getNodes)
+	n.adminAPI(mux, "GET /api/events", "events", n.getEvents)
 	mountSSE(mux, n)
+	mountAdmin(mux, n)
 	if n.cfg.Node.Demo {
 		mountDemo(mux, n)
 	}

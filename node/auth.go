@@ -46,6 +46,7 @@ type authenticator struct {
 	methods []string // accepted signing algorithms
 	leeway  time.Duration
 	apiKey  []byte
+	admin   []byte // admin token: /admin and every API call; nil = none
 }
 
 // mode says what names a connection, for pages that ask: "jwt" (a token is
@@ -67,6 +68,9 @@ func newAuthenticator(c *config.Config) (*authenticator, error) {
 	a := &authenticator{dev: c.Node.Dev, leeway: c.Auth.JWTLeeway}
 	if c.Auth.APIKey != "" {
 		a.apiKey = []byte(c.Auth.APIKey)
+	}
+	if c.Auth.AdminToken != "" {
+		a.admin = []byte(c.Auth.AdminToken)
 	}
 	pem := []byte(c.Auth.JWTPublicKey)
 	if c.Auth.JWTPublicKeyFile != "" {
@@ -186,13 +190,44 @@ func jwtReason(err error) string {
 	return "rejected"
 }
 
-// apiAllowed checks the API key of an HTTP API request.
+// apiAllowed checks the bearer of an HTTP API request: the API key or the
+// admin token. Without an API key the API is open.
 func (a *authenticator) apiAllowed(r *http.Request) bool {
 	if a.apiKey == nil {
 		return true
 	}
+	return a.bearerIs(r, a.apiKey) || (a.admin != nil && a.bearerIs(r, a.admin))
+}
+
+func (a *authenticator) bearerIs(r *http.Request, key []byte) bool {
 	t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), a.apiKey) == 1
+	return ok && subtle.ConstantTimeCompare([]byte(strings.TrimSpace(t)), key) == 1
+}
+
+// adminDisabled is the answer to an admin call on a node that has neither
+// an admin token nor an API key outside development mode.
+const adminDisabled = "the admin page and API are off: set auth.admin_token (HUB_ADMIN_TOKEN, -admin-token) or auth.api_key (HUB_API_KEY), or run in development mode (-dev)"
+
+// adminEnabled reports whether /admin is served at all: with an admin
+// token or an API key to guard it, or in development mode.
+func (a *authenticator) adminEnabled() bool {
+	return a.admin != nil || a.apiKey != nil || a.dev
+}
+
+// adminAllowed checks an admin call (the /admin page's own API calls:
+// nodes, events). It answers 0 when allowed, else the status and message:
+// 403 when admin access is off, 401 without the admin token or API key.
+// In development mode with neither configured it is open, like the API.
+func (a *authenticator) adminAllowed(r *http.Request) (int, string) {
+	switch {
+	case !a.adminEnabled():
+		return http.StatusForbidden, adminDisabled
+	case a.admin == nil && a.apiKey == nil:
+		return 0, ""
+	case a.admin != nil && a.bearerIs(r, a.admin), a.apiKey != nil && a.bearerIs(r, a.apiKey):
+		return 0, ""
+	}
+	return http.StatusUnauthorized, "missing or wrong admin token or API key"
 }
 
 // MintToken signs an HS256 token for user, valid for ttl, limited to rooms

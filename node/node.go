@@ -65,6 +65,9 @@ type Node struct {
 
 	barrierQ atomic.Pointer[queries]
 	draining atomic.Bool
+	streams  chan struct{} // closed when Shutdown starts: ends the /api/events streams
+	started  time.Time
+	adminSub *nats.Subscription // the admin scatter-gathers (nodeinfo.go)
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -91,7 +94,7 @@ func New(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 			"HUB_CLUSTER_SECRET or -cluster-secret-file; make one with: openssl rand -base64 32), " +
 			"or set cluster { insecure = true } (HUB_CLUSTER_INSECURE=true) on a network you trust")
 	}
-	return &Node{cfg: cfg, log: logger.With("node", cfg.Node.Name), auth: a, secret: secret, quit: make(chan struct{})}, nil
+	return &Node{cfg: cfg, log: logger.With("node", cfg.Node.Name), auth: a, secret: secret, quit: make(chan struct{}), streams: make(chan struct{})}, nil
 }
 
 // LoadSecret reads the cluster secret from cfg (secret, else secret_file);
@@ -120,6 +123,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		}
 	}()
 	cfg := n.cfg
+	n.started = time.Now()
 	metrics.BuildInfo.WithLabelValues(Version, cfg.Node.Name).Set(1)
 	if cfg.Node.Dev {
 		n.log.Warn("DEVELOPMENT MODE: clients name themselves with ?user=; never run this in production")
@@ -180,6 +184,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.barrierQ.Store(n.queries)
+	if n.adminSub, err = startAdminQueries(n); err != nil {
+		return err
+	}
 	if err := n.startCluster(); err != nil {
 		return err
 	}
@@ -393,6 +400,7 @@ func (n *Node) Ready() (bool, map[string]bool) {
 func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopOnce.Do(func() {
 		n.draining.Store(true)
+		close(n.streams)
 		start := time.Now()
 		conns := 0
 		if n.sys != nil {
@@ -449,6 +457,9 @@ func (n *Node) teardown() {
 	n.bg.Wait()
 	if n.metricsSrv != nil {
 		_ = n.metricsSrv.Close()
+	}
+	if n.adminSub != nil {
+		_ = n.adminSub.Unsubscribe()
 	}
 	if n.queries != nil {
 		n.queries.close()
