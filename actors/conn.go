@@ -111,6 +111,11 @@ type (
 		reason string
 		done   func(bool)
 	}
+	published struct {
+		id     []byte
+		offset uint64
+		err    error
+	}
 	deliver struct {
 		frame   []byte
 		exclude uint64
@@ -194,6 +199,8 @@ func (c *Conn) InvokeUserMessage(msg any) {
 		}
 	case *userJoined:
 		c.connected()
+	case *published:
+		c.stored(m)
 	case *reply:
 		metrics.Replies.Inc()
 		if m.r.Body != nil {
@@ -515,6 +522,16 @@ func (c *Conn) handle(f *protocol.Frame) {
 				c.fail(f.ID, protocol.ErrPublishDisabled)
 				return
 			}
+			if h := s.opts.History; h != nil && h.Has(f.Room) {
+				// Stored before it is delivered: acknowledged (with its
+				// offset) or refused once the store has answered.
+				fid := f.ID
+				h.PublishAsync(f.Room, c.user, id, f.Data, func(offset uint64, err error) {
+					c.post(&published{id: fid, offset: offset, err: err})
+				})
+				s.messageEvent(c, f, id)
+				return
+			}
 			s.opts.Bus.Route(KindRoom, f.Room, c.user, id, f.Data)
 		case f.User != "":
 			if c.user == "" {
@@ -527,8 +544,7 @@ func (c *Conn) handle(f *protocol.Frame) {
 			}
 			s.opts.Bus.Route(KindUser, f.User, c.user, id, f.Data)
 		}
-		ev := c.appendEvent(nil, protocol.EventMessage, &protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User})
-		s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(id))
+		s.messageEvent(c, f, id)
 		c.ack(f.ID)
 	}
 }
@@ -564,7 +580,25 @@ func (c *Conn) join(f *protocol.Frame, ask bool) {
 	}
 	room := s.rooms.canonical(f.Room)
 	c.rooms = append(c.rooms, room)
-	s.rooms.join(room, c, f.ID, false)
+	s.rooms.joinSince(room, c, f.ID, f.Since)
+}
+
+// messageEvent publishes the message event of a client's message frame.
+func (s *System) messageEvent(c *Conn, f *protocol.Frame, id string) {
+	ev := c.appendEvent(nil, protocol.EventMessage, &protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User})
+	s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(id))
+}
+
+// stored answers a client's message to a history room once the store has.
+func (c *Conn) stored(m *published) {
+	if m.err != nil {
+		metrics.ClientErrors.WithLabelValues(errCode(protocol.ErrNotStored)).Inc()
+		c.sink.Send(protocol.EncodeError(m.id, protocol.ErrNotStored))
+		return
+	}
+	if m.id != nil {
+		c.sink.Send(protocol.EncodeAckOffset(m.id, m.offset))
+	}
 }
 
 func (c *Conn) ack(id []byte) {

@@ -22,6 +22,7 @@ type (
 		notify bool   // tell the connection with userJoined once routable
 		frame  []byte // sent to the member once routable (a joined frame); nil for none
 		done   func() // called once routable; nil for none
+		since  *protocol.Since
 	}
 	leaveReq struct {
 		name   string
@@ -70,6 +71,10 @@ func newRegistry(s *System, kind Kind) *registry {
 
 func (r *registry) join(name string, m *Conn, id []byte, notify bool) {
 	r.sys.root.Send(r.pid, &joinReq{name: name, member: m, id: id, notify: notify})
+}
+
+func (r *registry) joinSince(name string, m *Conn, id []byte, since *protocol.Since) {
+	r.sys.root.Send(r.pid, &joinReq{name: name, member: m, id: id, since: since})
 }
 
 func (r *registry) leave(name string, m *Conn, id []byte) {
@@ -164,7 +169,11 @@ func (m *manager) Receive(ctx actor.Context) {
 		if e == nil {
 			name := msg.name
 			pid := ctx.Spawn(actor.PropsFromProducer(func() actor.Actor {
-				return newGroup(r.sys, r.kind, name, false)
+				g := newGroup(r.sys, r.kind, name, false)
+				if h := r.sys.opts.History; h != nil && r.kind == KindRoom && h.Has(name) {
+					g.hist = &histState{}
+				}
+				return g
 			}))
 			e = &entry{pid: pid, ref: &groupRef{pid: pid, name: name}}
 			m.entries[name] = e
@@ -242,6 +251,7 @@ type group struct {
 	// per connection.
 	index   map[uint64]int
 	pending []*joinReq // joins to acknowledge once the bus has the interest
+	hist    *histState // a history room's position and recovery; nil for other groups
 }
 
 func newGroup(s *System, kind Kind, name string, all bool) *group {
@@ -305,7 +315,21 @@ func (g *group) Receive(ctx actor.Context) {
 			out = append(out, j.member)
 		}
 		ctx.Respond(out)
+	case *deliverStored:
+		if g.hist != nil && g.ready {
+			g.live(ctx, msg)
+		}
+	case *histRead:
+		g.synced(ctx, msg)
+	case histReset:
+		if g.hist != nil {
+			g.hist.cache = nil
+		}
 	case *joinReq:
+		if g.hist != nil && g.ready {
+			g.histJoin(ctx, msg)
+			return
+		}
 		if !g.ready {
 			// Members join once the subscription is live, with their ack:
 			// a client never gets a room message before its join's ack.
@@ -316,6 +340,13 @@ func (g *group) Receive(ctx actor.Context) {
 		g.acknowledge(msg)
 	case ready:
 		g.ready = true
+		if g.hist != nil {
+			for _, j := range g.pending {
+				g.histJoin(ctx, j)
+			}
+			g.pending = nil
+			return
+		}
 		for _, j := range g.pending {
 			g.add(j.member)
 			g.acknowledge(j)
@@ -327,6 +358,9 @@ func (g *group) Receive(ctx actor.Context) {
 				g.pending = append(g.pending[:k], g.pending[k+1:]...)
 				break
 			}
+		}
+		if g.hist != nil {
+			g.hist.forget(msg.member)
 		}
 		if i, ok := g.pos(msg.member); ok {
 			last := len(g.members) - 1

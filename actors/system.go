@@ -59,6 +59,41 @@ type Bus interface {
 	ReplySubject(connID string) string
 }
 
+// History is what the actors need from the store of history rooms (SPEC
+// §10). Its methods must not block: the callbacks run on other goroutines.
+type History interface {
+	// Has reports whether room keeps history.
+	Has(room string) bool
+	// PublishAsync stores a client's message; done gets its offset, or an
+	// error when it was not stored (and so will not be delivered).
+	PublishAsync(room, from, exclude string, data []byte, done func(offset uint64, err error))
+	// ReadAsync reads the room's stored messages from offset from on
+	// (inclusive; ReadLastOnly for none) and the room's last offset.
+	ReadAsync(room string, from uint64, done func(HistoryRead))
+}
+
+// ReadLastOnly asks History.ReadAsync for the room's position only.
+const ReadLastOnly = ^uint64(0)
+
+// HistoryRead is the answer of History.ReadAsync.
+type HistoryRead struct {
+	Epoch string
+	Last  uint64      // the room's last offset; 0 for none
+	Msgs  []StoredMsg // from the offset asked for on, in order
+	// Reaches: the history still holds the message at the offset asked
+	// for (for 0: nothing of the room was ever trimmed), so nothing after
+	// it is missing.
+	Reaches bool
+	Err     error
+}
+
+// StoredMsg is one message of a room's history.
+type StoredMsg struct {
+	Seq, Prev     uint64
+	From, Exclude string
+	Data          []byte
+}
+
 // Options configure a System.
 type Options struct {
 	Node              string // node name, a valid subject token
@@ -69,7 +104,14 @@ type Options struct {
 	ClientPublish     bool // clients may send to rooms, unless the room's namespace says otherwise
 	// Namespaces holds the options of groups of rooms (client_publish,
 	// anonymous); nil: every room gets the defaults above.
-	Namespaces   *namespace.Set
+	Namespaces *namespace.Set
+	// History stores the messages of history rooms; nil: no room has history.
+	History History
+	// MaxReplay is the most messages a recovering join is replayed; past it
+	// the join gets recovered:false instead (a replay larger than the
+	// connection's write queue would close it as a slow consumer).
+	// Default 512.
+	MaxReplay    int
 	ClientDirect bool // clients may send to users
 	Now          func() time.Time
 	// OnEvent, when set, sees each event after it is published, with the
@@ -135,6 +177,9 @@ func New(opts Options) *System {
 	}
 	if opts.TokenGrace <= 0 {
 		opts.TokenGrace = 10 * time.Second
+	}
+	if opts.MaxReplay <= 0 {
+		opts.MaxReplay = 512
 	}
 	if opts.MessageBurst <= 0 {
 		opts.MessageBurst = int(opts.MessagesPerSecond)
@@ -302,6 +347,26 @@ func (s *System) lookup(id string) (*Conn, bool) {
 // the connection whose id is exclude.
 func (s *System) DeliverRoom(room string, frame []byte, exclude string) {
 	s.rooms.deliver(room, frame, s.excludeSeq(exclude))
+}
+
+// DeliverStored hands a stored message of a history room to its local
+// members, in offset order: prev is the room's offset before it (from the
+// store's republish), which shows a gap the group then fills from the store.
+func (s *System) DeliverStored(room string, seq, prev uint64, from, exclude string, data []byte) {
+	pid, ok := s.rooms.groups.Load(room)
+	if !ok {
+		return
+	}
+	frame := protocol.AppendStoredMessage(nil, room, from, seq, protocol.Data(data))
+	s.root.Send(pid.(*groupRef).pid, &deliverStored{seq: seq, prev: prev, frame: frame, exclude: s.excludeSeq(exclude), at: time.Now()})
+}
+
+// ResetStored tells a history room's group its stored history was deleted:
+// its cache of recent messages is dropped.
+func (s *System) ResetStored(room string) {
+	if pid, ok := s.rooms.groups.Load(room); ok {
+		s.root.Send(pid.(*groupRef).pid, histReset{})
+	}
 }
 
 // DeliverUser hands an encoded frame to the local connections of user.

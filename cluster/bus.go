@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +20,7 @@ import (
 const (
 	HeaderFrom    = "Hub-From"    // the sending connection's user
 	HeaderExclude = "Hub-Exclude" // the sending connection's id: it does not get its own room message
+	HeaderReset   = "Hub-Reset"   // on a history room's live subject: its history was deleted
 )
 
 // Deliverer is the local side of routing: the actor system.
@@ -26,6 +28,8 @@ type Deliverer interface {
 	DeliverRoom(room string, frame []byte, exclude string)
 	DeliverUser(user string, frame []byte, exclude string)
 	DeliverAll(frame []byte)
+	DeliverStored(room string, seq, prev uint64, from, exclude string, data []byte)
+	ResetStored(room string)
 	DeliverConn(id string, frame []byte) bool
 	Reply(id string, r protocol.Reply) bool
 }
@@ -41,6 +45,11 @@ type BusOptions struct {
 	// acknowledged. The node uses it to make sure the interest has reached
 	// the other servers of a NATS cluster (see node.interestBarrier).
 	Barrier func()
+	// Stored, when set, reports the rooms that keep history: for those the
+	// bus subscribes to the stored copies JetStream republishes
+	// (<prefix>.hist.<prefix>.room.<room>) instead of the room subject, so
+	// members get what was stored, in stored order.
+	Stored func(room string) bool
 	// QueueLen bounds the messages received and not yet dispatched; past it
 	// NATS drops messages for this node (counted in hub_nats_dropped_total).
 	QueueLen int
@@ -60,6 +69,8 @@ type Bus struct {
 	d       Deliverer
 	msgs    chan *nats.Msg
 	barrier func()
+	stored  func(room string) bool
+	histDot string // prefix + ".hist." + prefix + ".room."
 
 	mu      sync.Mutex
 	queue   []interest
@@ -87,6 +98,7 @@ func NewBus(o BusOptions, d Deliverer) (*Bus, error) {
 	}
 	b := &Bus{
 		nc: o.Conn, prefix: o.Prefix, dot: o.Prefix + ".", node: o.Node, log: o.Logger, d: d, barrier: o.Barrier,
+		stored: o.Stored, histDot: o.Prefix + ".hist." + o.Prefix + ".room.",
 		msgs: make(chan *nats.Msg, o.QueueLen),
 		wake: make(chan struct{}, 1), subs: map[string]*nats.Subscription{},
 		stop: make(chan struct{}),
@@ -127,6 +139,9 @@ func (b *Bus) Conn() *nats.Conn { return b.nc }
 func (b *Bus) subject(kind actors.Kind, name string) string {
 	if kind == actors.KindUser {
 		return b.prefix + ".user." + name
+	}
+	if b.stored != nil && b.stored(name) {
+		return b.histDot + name
 	}
 	return b.prefix + ".room." + name
 }
@@ -269,6 +284,19 @@ func (b *Bus) handle(m *nats.Msg) {
 	}
 	kind, name, _ := strings.Cut(rest, ".")
 	switch kind {
+	case "hist":
+		room, ok := strings.CutPrefix(m.Subject, b.histDot)
+		if ok && header(m, HeaderReset) != "" {
+			b.d.ResetStored(room)
+			return
+		}
+		seq, err := strconv.ParseUint(header(m, "Nats-Sequence"), 10, 64)
+		if !ok || err != nil {
+			return
+		}
+		prev, _ := strconv.ParseUint(header(m, "Nats-Last-Sequence"), 10, 64)
+		metrics.Routed.WithLabelValues("room").Inc()
+		b.d.DeliverStored(room, seq, prev, from(m), header(m, HeaderExclude), m.Data)
 	case "broadcast":
 		metrics.Routed.WithLabelValues("broadcast").Inc()
 		b.d.DeliverAll(protocol.EncodeMessage("", from(m), protocol.Data(m.Data)))

@@ -27,7 +27,11 @@ type EmbeddedOptions struct {
 	// Clients, when non-nil, are the only identities the client listener
 	// accepts (the node's own connection included); nil leaves it open.
 	Clients []ClientUser
-	Logger  *slog.Logger
+	// JetStream turns on JetStream (history), storing under StoreDir. With
+	// a ClusterListen it runs clustered, which needs Routes from the start.
+	JetStream bool
+	StoreDir  string
+	Logger    *slog.Logger
 }
 
 // Embedded is a running in-process NATS server.
@@ -84,6 +88,10 @@ func (o EmbeddedOptions) serverOptions() (*server.Options, error) {
 		MaxPayload: 8 << 20,
 		// Subjects of rooms and users come and go with their members; the
 		// server's default is fine for millions of subscriptions.
+	}
+	if o.JetStream {
+		opts.JetStream = true
+		opts.StoreDir = o.StoreDir
 	}
 	if o.ClusterListen != "" {
 		ch, cp, err := splitHostPort(o.ClusterListen)

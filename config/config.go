@@ -61,6 +61,7 @@ type Node struct {
 	ClientPublish   bool          // clients may send messages to rooms; default true
 	ClientDirect    bool          // clients may send messages to users; default true
 	ShutdownTimeout time.Duration // how long a graceful shutdown may take; default 10s; >= 0
+	DataDir         string        // the embedded JetStream's store (history); default "" = <temp dir>/hub-<name>; keep it stable across restarts
 }
 
 // WebSocket configures the WebSocket connector (`connector "ws" { type = "websocket" }`).
@@ -125,10 +126,15 @@ type Cluster struct {
 	Advertise      string        // address announced to peers, host or host:port; default "" = automatic
 	Join           []string      // peers to join: host:port, host, or a DNS name resolving to many; default none
 	RejoinInterval time.Duration // how often to retry joining while alone; default 10s; > 0
-	FailureGrace   time.Duration // how long a member gossip declared dead keeps its NATS route and goes unreported (node_down); default 30s; > 0
-	Secret         string        // cluster secret: keys separated by commas or newlines, the first one in use, each at least 16 characters; default none; secret
-	SecretFile     string        // file holding the cluster secret, one key a line ("#" comments); default none
-	Insecure       bool          // allow a cluster without a secret (gossip in clear, routes and client port open); default false
+	// BootstrapExpect, with history on the embedded NATS, is how many
+	// members (this one included) gossip must list before the embedded
+	// JetStream starts for the first time (an empty data directory); default
+	// 0 = do not wait; >= 0.
+	BootstrapExpect int
+	FailureGrace    time.Duration // how long a member gossip declared dead keeps its NATS route and goes unreported (node_down); default 30s; > 0
+	Secret          string        // cluster secret: keys separated by commas or newlines, the first one in use, each at least 16 characters; default none; secret
+	SecretFile      string        // file holding the cluster secret, one key a line ("#" comments); default none
+	Insecure        bool          // allow a cluster without a secret (gossip in clear, routes and client port open); default false
 }
 
 // Metrics configures the Prometheus endpoint (HCL block `metrics`).

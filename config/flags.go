@@ -31,6 +31,7 @@ var options = []option{
 	{"client-publish", "node.client_publish", "let clients send messages to rooms they joined", func(c *Config) any { return &c.Node.ClientPublish }},
 	{"client-direct", "node.client_direct", "let clients send messages to users", func(c *Config) any { return &c.Node.ClientDirect }},
 	{"shutdown-timeout", "node.shutdown_timeout", "how long a graceful shutdown may take", func(c *Config) any { return &c.Node.ShutdownTimeout }},
+	{"data-dir", "node.data_dir", "where the embedded JetStream keeps history (default: a directory named after the node in the temp dir)", func(c *Config) any { return &c.Node.DataDir }},
 
 	{"host", "ws.host", "WebSocket listen host", func(c *Config) any { return &c.WebSocket.Host }},
 	{"port", "ws.port", "WebSocket listen port (0 picks a free port)", func(c *Config) any { return &c.WebSocket.Port }},
@@ -70,6 +71,7 @@ var options = []option{
 	{"gossip-bind", "cluster.bind", "memberlist gossip bind host:port", func(c *Config) any { return &c.Cluster.Bind }},
 	{"gossip-advertise", "cluster.advertise", "address announced to peers, host or host:port; empty picks one", func(c *Config) any { return &c.Cluster.Advertise }},
 	{"rejoin-interval", "cluster.rejoin_interval", "how often to retry joining while alone", func(c *Config) any { return &c.Cluster.RejoinInterval }},
+	{"bootstrap-expect", "cluster.bootstrap_expect", "with history: nodes to wait for before the first start of the embedded JetStream (0 = do not wait)", func(c *Config) any { return &c.Cluster.BootstrapExpect }},
 	{"failure-grace", "cluster.failure_grace", "how long a member declared dead keeps its NATS route before node_down is published", func(c *Config) any { return &c.Cluster.FailureGrace }},
 	{"cluster-secret", "cluster.secret", "cluster secret: comma-separated keys, the first in use (prefer the environment variable or a file)", func(c *Config) any { return &c.Cluster.Secret }},
 	{"cluster-secret-file", "cluster.secret_file", "file holding the cluster secret, one key a line, the first in use", func(c *Config) any { return &c.Cluster.SecretFile }},

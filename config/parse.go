@@ -132,6 +132,7 @@ func (d *decoder) decode(src []byte, filename string) {
 					{"client_publish", &n.ClientPublish},
 					{"client_direct", &n.ClientDirect},
 					{"shutdown_timeout", &n.ShutdownTimeout},
+					{"data_dir", &n.DataDir},
 				})
 			}
 		case "connector":
@@ -157,6 +158,7 @@ func (d *decoder) decode(src []byte, filename string) {
 					{"advertise", &cl.Advertise},
 					{"join", &cl.Join},
 					{"rejoin_interval", &cl.RejoinInterval},
+					{"bootstrap_expect", &cl.BootstrapExpect},
 					{"failure_grace", &cl.FailureGrace},
 					{"secret", &cl.Secret},
 					{"secret_file", &cl.SecretFile},

@@ -261,6 +261,9 @@ func (v *validator) cluster() {
 			v.add("Invalid join address", fmt.Sprintf("join entry %q must be host, host:port or a DNS name.", j), "cluster.join", "cluster")
 		}
 	}
+	if cl.BootstrapExpect < 0 {
+		v.add("Invalid bootstrap_expect", "bootstrap_expect must be 0 (do not wait) or more.", "cluster.bootstrap_expect", "cluster")
+	}
 	if cl.RejoinInterval <= 0 {
 		v.add("Invalid rejoin interval", "rejoin_interval must be greater than zero.", "cluster.rejoin_interval", "cluster")
 	}

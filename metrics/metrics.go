@@ -51,6 +51,26 @@ var (
 		Name: "hub_nats_subscriptions", Help: "NATS subscriptions this node holds for rooms, users and itself."})
 	NATSErrors = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hub_nats_errors_total", Help: "Errors reported by the NATS connection (publish failures, permission errors, disconnects)."})
+	HistoryRecoveries = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_history_recoveries_total",
+		Help: "Joins to history rooms that asked to recover, by outcome: cache, store (replayed, recovered:true), trimmed (recovered:false), error (store unavailable).",
+	}, []string{"outcome"})
+	HistoryGaps = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_history_gaps_total",
+		Help: "Live stored messages that showed a gap (a lost republish), filled from the store.",
+	})
+	HistoryDuplicates = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_history_duplicates_total",
+		Help: "Live stored messages dropped because the room's members already had them.",
+	})
+	HistoryResyncs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_history_resyncs_total",
+		Help: "resync frames sent to a room's members: a hole in its history the hub could not fill.",
+	})
+	HistoryPublishes = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_history_publishes_total",
+		Help: "Messages to history rooms, by result: stored or refused (not stored, not delivered).",
+	}, []string{"result"})
 	FanoutSeconds = prometheus.NewHistogram(prometheus.HistogramOpts{
 		Name: "hub_fanout_seconds", Help: "Time from a message reaching the node to its frame being queued to every local member.",
 		Buckets: []float64{.00005, .0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1}})
@@ -69,6 +89,7 @@ func init() {
 		Connections, ConnectionsAccepted, SSERejected, Disconnections, Rooms, Users,
 		ClientFrames, ClientErrors, Deliveries, DeliveriesDropped, Routed, Events, Replies,
 		APIRequests, FlowMessages, ClusterMembers, NATSConnected, NATSSubscriptions, NATSDropped, NATSErrors, FanoutSeconds,
+		HistoryRecoveries, HistoryGaps, HistoryDuplicates, HistoryResyncs, HistoryPublishes,
 		SlowConsumers, BuildInfo,
 	)
 }

@@ -42,6 +42,8 @@ func (n *Node) routes() http.Handler {
 	api("DELETE /api/connections/{id}", "connection_delete", n.deleteConn)
 	api("GET /api/connections/{id}", "connection_get", n.getConn)
 	api("GET /api/rooms/{room}", "room_get", n.getRoom)
+	api("GET /api/rooms/{room}/history", "room_history_get", n.getHistory)
+	api("DELETE /api/rooms/{room}/history", "room_history_delete", n.deleteHistory)
 	api("GET /api/users/{user}", "user_get", n.getUser)
 	n.mountControl(api)
 	api("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) int {
@@ -165,7 +167,7 @@ func (n *Node) postRoom(w http.ResponseWriter, r *http.Request) int {
 	if !ok {
 		return status
 	}
-	return n.publish(w, "room."+room, data)
+	return n.publishRoom(w, r, room, data)
 }
 
 func (n *Node) postUser(w http.ResponseWriter, r *http.Request) int {

@@ -1,7 +1,10 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
+	"net"
+	"os"
 	"sort"
 	"sync"
 	"time"
@@ -81,14 +84,37 @@ func (ps *peers) routes() []string {
 // to each member it learns of, so the embedded servers form one NATS
 // cluster made of the gossip members.
 func (n *Node) startCluster() error {
-	cfg := n.cfg
 	if !n.clustered() {
 		return nil
 	}
-	meta := cluster.NodeMeta{}
-	if n.ns != nil && n.ns.ClusterAddr() != nil {
-		meta.Route = n.ns.ClusterAddr().String()
+	if n.members == nil {
+		meta := cluster.NodeMeta{}
+		if n.ns != nil && n.ns.ClusterAddr() != nil {
+			meta.Route = n.ns.ClusterAddr().String()
+		}
+		if err := n.startMembers(meta); err != nil {
+			return err
+		}
+	} else if n.ns != nil {
+		// Gossip ran first (clustered JetStream): add the routes of
+		// members that joined while the embedded server started.
+		n.peers.mu.Lock()
+		n.applyRoutes("adding nats routes", "")
+		n.peers.mu.Unlock()
 	}
+	for name, meta := range n.members.Nodes() {
+		if name != n.Name() {
+			n.peerJoined(name, meta)
+		}
+	}
+	n.bg.Add(2)
+	go n.prove()
+	go n.announce()
+	return nil
+}
+
+func (n *Node) startMembers(meta cluster.NodeMeta) error {
+	cfg := n.cfg
 	n.peers.wake = make(chan struct{}, 1)
 	m, err := cluster.StartMembers(cluster.MembersOptions{
 		Name:           cfg.Node.Name,
@@ -106,15 +132,53 @@ func (n *Node) startCluster() error {
 		return err
 	}
 	n.members = m
-	for name, meta := range m.Nodes() {
-		if name != n.Name() {
-			n.peerJoined(name, meta)
-		}
-	}
-	n.bg.Add(2)
-	go n.prove()
-	go n.announce()
 	return nil
+}
+
+// startGossip joins gossip before the embedded NATS starts (clustered
+// JetStream, see jsClustered): it announces the route listener the server
+// will open, and on a first boot waits for bootstrap_expect members.
+func (n *Node) startGossip(ctx context.Context) error {
+	addr := n.cfg.NATS.ClusterListen
+	if addr == "" {
+		addr = "0.0.0.0:6222"
+	}
+	addr, err := pickRoutePort(addr)
+	if err != nil {
+		return err
+	}
+	n.routeAddr = addr
+	adv := addr
+	if host, port, _ := net.SplitHostPort(addr); host == "0.0.0.0" || host == "::" || host == "" {
+		// Peers dial the address gossip advertises for this node.
+		adv = net.JoinHostPort(gossipHost(n.cfg.Cluster.Advertise), port)
+	}
+	if err := n.startMembers(cluster.NodeMeta{Route: adv}); err != nil {
+		return err
+	}
+	return n.waitBootstrap(ctx)
+}
+
+// gossipHost is the host part of the advertise setting, or this host's
+// name when it is empty.
+func gossipHost(advertise string) string {
+	if advertise != "" {
+		if h, _, err := net.SplitHostPort(advertise); err == nil {
+			return h
+		}
+		return advertise
+	}
+	h, err := os.Hostname()
+	if err != nil {
+		return "127.0.0.1"
+	}
+	return h
+}
+
+// routesWanted reports whether the embedded server takes NATS routes to
+// the members: not with an external NATS nor a single history node.
+func (n *Node) routesWanted() bool {
+	return n.cfg.NATS.URL == "" && (!n.historyEnabled() || n.jsClustered())
 }
 
 // clustered reports whether the node runs gossip: it has peers to join, or
@@ -236,10 +300,12 @@ func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
 	p.gen++
 	returned := p.reported
 	p.reported = false
-	if n.ns != nil && meta.Route != "" && p.route != meta.Route {
+	if n.routesWanted() && meta.Route != "" && p.route != meta.Route {
 		p.route = meta.Route
-		n.applyRoutes("adding nats route", name)
-		n.log.Info("nats route added", "peer", name, "route", meta.Route)
+		if n.natsReady.Load() && n.ns != nil {
+			n.applyRoutes("adding nats route", name)
+			n.log.Info("nats route added", "peer", name, "route", meta.Route)
+		}
 	}
 	ps.mu.Unlock()
 	select {
@@ -269,7 +335,7 @@ func (n *Node) peerLeft(name string, left bool) {
 		// It left on purpose and reported itself; it comes back (if it
 		// does) as a new member with a route of its own.
 		delete(ps.byNode, name)
-		if n.ns != nil && p.route != "" {
+		if n.natsReady.Load() && n.ns != nil && p.route != "" {
 			n.applyRoutes("removing nats route", name)
 			n.log.Info("nats route removed", "peer", name, "reason", "left")
 		}
@@ -309,7 +375,7 @@ func (n *Node) watchGone(name string, gen uint64) {
 		report := !p.reported && n.reportsFailureOf(name)
 		p.reported = p.reported || report
 		done := true
-		if n.ns != nil && p.route != "" {
+		if n.natsReady.Load() && n.ns != nil && p.route != "" {
 			if n.ns.HasRouteTo(name) {
 				// NATS still talks to it: gossip alone lost it. The
 				// route stays until NATS gives up on it too.
@@ -353,6 +419,9 @@ func (n *Node) reportsFailureOf(name string) bool {
 }
 
 func (n *Node) publishNodeEvent(e nodeEvent) {
+	if !n.natsReady.Load() {
+		return
+	}
 	e.Time = time.Now().UTC()
 	e.By = n.Name()
 	b, _ := json.Marshal(e)

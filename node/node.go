@@ -26,6 +26,7 @@ import (
 	"github.com/hubrt/hub/cluster"
 	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/gateway"
+	"github.com/hubrt/hub/history"
 	"github.com/hubrt/hub/metrics"
 	"github.com/hubrt/hub/namespace"
 	"github.com/hubrt/hub/protocol"
@@ -49,6 +50,12 @@ type Node struct {
 	gw       *gateway.Server
 
 	namespaces *namespace.Set // options per group of rooms; never nil after Start
+
+	hist      *history.Store // nil without history namespaces
+	histA     *histAdapter
+	histReady atomic.Bool
+	natsReady atomic.Bool // n.ns and n.nc are set (gossip may start before NATS)
+	routeAddr string      // the embedded server's route listener, chosen before gossip starts
 
 	flows    *flows
 	backends *backends
@@ -140,8 +147,23 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.namespaces = nss
+	if n.jsClustered() {
+		// Clustered JetStream must start with its routes: gossip first.
+		if err := n.startGossip(ctx); err != nil {
+			return err
+		}
+	}
 	if err := n.startNATS(); err != nil {
 		return err
+	}
+	n.natsReady.Store(true)
+	if err := n.startHistory(ctx); err != nil {
+		return err
+	}
+	var hist actors.History
+	var stored func(string) bool
+	if n.histA != nil {
+		hist, stored = n.histA, n.hist.Has
 	}
 	if n.backends, err = startBackends(n); err != nil {
 		return err
@@ -152,6 +174,8 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	}
 	n.sys = actors.New(actors.Options{
 		AuthorizeJoin:     authorizeJoin,
+		History:           hist,
+		MaxReplay:         cfg.WebSocket.WriteQueueFrames / 2,
 		Node:              cfg.Node.Name,
 		Bus:               n,
 		MaxRoomsPerConn:   cfg.WebSocket.MaxRoomsPerConnection,
@@ -168,6 +192,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	})
 	n.bus, err = cluster.NewBus(cluster.BusOptions{
 		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Node: cfg.Node.Name, Logger: n.log,
+		Stored: stored,
 		Barrier: func() {
 			if q := n.barrierQ.Load(); q != nil {
 				q.interestBarrier()
@@ -262,10 +287,31 @@ func (n *Node) startNATS() error {
 		if err != nil {
 			return err
 		}
-		ns, err := cluster.StartEmbedded(cluster.EmbeddedOptions{
+		eo := cluster.EmbeddedOptions{
 			Name: cfg.Node.Name, Listen: cfg.NATS.Listen, ClusterListen: clusterListen,
 			RoutePasswords: n.secret.RoutePasswords(), Clients: clients, Logger: n.log,
-		})
+		}
+		if n.historyEnabled() {
+			eo.JetStream, eo.StoreDir = true, n.dataDir()
+			if n.jsClustered() {
+				// Routes configured from the start, to every member gossip
+				// found; a first member names its own listener, which the
+				// server ignores, so that it still starts clustered.
+				eo.ClusterListen = n.routeAddr
+				n.peers.mu.Lock()
+				eo.Routes = n.peers.routes()
+				n.peers.mu.Unlock()
+				if len(eo.Routes) == 0 {
+					eo.Routes = []string{n.routeAddr}
+				}
+			} else {
+				// A single node: JetStream standalone, no routes.
+				eo.ClusterListen = ""
+				n.log.Info("history on a single node: JetStream runs standalone and the embedded NATS takes no routes (set cluster.join to cluster)")
+			}
+		}
+		clusterListen = eo.ClusterListen
+		ns, err := cluster.StartEmbedded(eo)
 		if err != nil {
 			return err
 		}
@@ -375,6 +421,10 @@ func (n *Node) Ready() (bool, map[string]bool) {
 		"nats":         n.nc != nil && n.nc.IsConnected(),
 		"not_draining": !n.draining.Load(),
 	}
+	if n.historyEnabled() {
+		// Every history stream answers (has a leader): stored publishes work.
+		checks["jetstream"] = n.histReady.Load()
+	}
 	if n.members != nil {
 		// Every member gossip lists has answered a ping through NATS
 		// since it joined (see prove): a message published anywhere now
@@ -407,6 +457,11 @@ func (n *Node) Shutdown(ctx context.Context) error {
 			conns = n.sys.NumConns()
 		}
 		n.log.Info("shutting down", "connections", conns)
+		if n.hist != nil && n.ns != nil && n.jsClustered() {
+			// Hand stream leadership to another replica first: stored
+			// publishes then stall for a moment, not for an election.
+			n.hist.StepDown(ctx, n.Name())
+		}
 		var errs []error
 		if n.gw != nil {
 			if err := n.gw.Shutdown(ctx); err != nil {
@@ -455,6 +510,7 @@ func (n *Node) teardown() {
 	}
 	n.quitOnce.Do(func() { close(n.quit) })
 	n.bg.Wait()
+	n.stopHistory()
 	if n.metricsSrv != nil {
 		_ = n.metricsSrv.Close()
 	}

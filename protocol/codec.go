@@ -15,6 +15,13 @@ type rawFrame struct {
 	User  *string         `json:"user"`
 	Data  json.RawMessage `json:"data"`
 	Token *string         `json:"token"`
+	// Since is decoded only for join_room frames.
+	Since json.RawMessage `json:"since"`
+}
+
+type rawSince struct {
+	Offset *uint64 `json:"offset"`
+	Epoch  *string `json:"epoch"`
 }
 
 // Decode parses one client frame. On failure it returns a *Error from the
@@ -68,6 +75,16 @@ func Decode(b []byte) (*Frame, error) {
 	case TypeJoinRoom, TypeLeaveRoom:
 		if r.Room == nil {
 			return f, ErrMissingRoom
+		}
+		if f.Type == TypeJoinRoom && r.Since != nil && string(r.Since) != "null" {
+			var rs rawSince
+			if json.Unmarshal(r.Since, &rs) != nil || rs.Offset == nil || (rs.Epoch != nil && len(*rs.Epoch) > MaxNameLen) {
+				return f, ErrInvalidSince
+			}
+			f.Since = &Since{Offset: *rs.Offset}
+			if rs.Epoch != nil {
+				f.Since.Epoch = *rs.Epoch
+			}
 		}
 	case TypeMessage:
 		if r.Data == nil {
@@ -170,6 +187,12 @@ func Encode(f *Frame) []byte {
 	if f.Token != "" {
 		b = appendStringField(b, "token", f.Token)
 	}
+	if f.Since != nil {
+		b = append(b, `,"since":{"offset":`...)
+		b = strconv.AppendUint(b, f.Since.Offset, 10)
+		b = appendStringField(b, "epoch", f.Since.Epoch)
+		b = append(b, '}')
+	}
 	return append(b, '}')
 }
 
@@ -187,6 +210,57 @@ func AppendMessage(dst []byte, room, from string, data []byte) []byte {
 	dst = append(dst, `,"data":`...)
 	dst = append(dst, data...)
 	return append(dst, '}')
+}
+
+// AppendStoredMessage appends the frame of a message stored in a room's
+// history: {"type":"message","room":...,"offset":N,"from":...,"data":...}.
+// The same rules as AppendMessage apply.
+func AppendStoredMessage(dst []byte, room, from string, offset uint64, data []byte) []byte {
+	dst = append(dst, `{"type":"message"`...)
+	dst = appendName(dst, "room", room)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendUint(dst, offset, 10)
+	if from != "" {
+		dst = appendName(dst, "from", from)
+	}
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, data...)
+	return append(dst, '}')
+}
+
+// JoinAck is the position a join to a history room is acknowledged with.
+type JoinAck struct {
+	Room      string
+	Epoch     string
+	Offset    uint64
+	Recovered *bool // set when the join asked for recovery (since)
+}
+
+// EncodeJoinAck returns {"type":"ack","id":id,"room":...,"epoch":...,
+// "offset":N[,"recovered":B]}; the id is left out when nil.
+func EncodeJoinAck(id []byte, a *JoinAck) []byte {
+	b := make([]byte, 0, 80+len(id)+len(a.Room)+len(a.Epoch))
+	b = append(b, `{"type":"ack"`...)
+	if id != nil {
+		b = append(b, `,"id":`...)
+		b = append(b, id...)
+	}
+	b = appendName(b, "room", a.Room)
+	b = appendStringField(b, "epoch", a.Epoch)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendUint(b, a.Offset, 10)
+	if a.Recovered != nil {
+		b = append(b, `,"recovered":`...)
+		b = strconv.AppendBool(b, *a.Recovered)
+	}
+	return append(b, '}')
+}
+
+// EncodeResync returns {"type":"resync","room":room}: the hub lost messages
+// of the room it cannot replay; the client should reload its state.
+func EncodeResync(room string) []byte {
+	b := appendName(append(make([]byte, 0, 32+len(room)), `{"type":"resync"`...), "room", room)
+	return append(b, '}')
 }
 
 // EncodeMessage returns a new server message frame; see AppendMessage.
@@ -242,6 +316,17 @@ func EncodeRefreshRequired(expiresAt int64) []byte {
 	b := make([]byte, 0, 56)
 	b = append(b, `{"type":"refresh_required","expires_at":`...)
 	b = strconv.AppendInt(b, expiresAt, 10)
+	return append(b, '}')
+}
+
+// EncodeAckOffset returns {"type":"ack","id":id,"offset":N}: a message
+// to a history room was stored at offset N.
+func EncodeAckOffset(id []byte, offset uint64) []byte {
+	b := make([]byte, 0, 40+len(id))
+	b = append(b, `{"type":"ack","id":`...)
+	b = append(b, id...)
+	b = append(b, `,"offset":`...)
+	b = strconv.AppendUint(b, offset, 10)
 	return append(b, '}')
 }
 

@@ -36,6 +36,7 @@ var (
 	// anonymous = false from a connection without a user.
 	ErrAnonymousForbidden = &Error{206, "anonymous connections may not join this room"}
 	ErrInvalidToken       = &Error{207, "invalid token"}
+	ErrInvalidSince       = &Error{112, `since must be {"offset":N,"epoch":"..."}`}
 	ErrJoinRefused        = &Error{230, "join refused by the backend"}
 	ErrMessageRefused     = &Error{231, "message refused by the backend"}
 	ErrInternal           = &Error{500, "internal error"}
@@ -43,6 +44,9 @@ var (
 	// request may be sent again later.
 	ErrBackendUnavailable = &Error{503, "backend unavailable"}
 	ErrBackendTimeout     = &Error{504, "backend timed out"}
+	// ErrNotStored refuses a message to a history room that could not be
+	// stored (no JetStream quorum, stream missing): it was not delivered.
+	ErrNotStored = &Error{507, "message not stored: history unavailable"}
 )
 
 // Errors lists the table, for documentation and tests.
@@ -50,5 +54,5 @@ var Errors = []*Error{
 	ErrInvalidJSON, ErrUnknownType, ErrMissingType, ErrMissingRoom, ErrMissingData,
 	ErrInvalidRoom, ErrInvalidUser, ErrInvalidID, ErrRoomAndUser, ErrNotJoined, ErrInvalidField, ErrMissingToken,
 	ErrRoomForbidden, ErrTooManyRooms, ErrRateLimited, ErrPublishDisabled, ErrDirectDisabled,
-	ErrUnauthenticated, ErrAnonymousForbidden, ErrInvalidToken, ErrJoinRefused, ErrMessageRefused, ErrInternal, ErrBackendUnavailable, ErrBackendTimeout,
+	ErrUnauthenticated, ErrAnonymousForbidden, ErrInvalidToken, ErrInvalidSince, ErrJoinRefused, ErrMessageRefused, ErrInternal, ErrBackendUnavailable, ErrBackendTimeout, ErrNotStored,
 }

@@ -36,4 +36,14 @@ type Frame struct {
 	Data []byte // raw JSON value; nil when absent
 	// Token is the new token of a refresh frame.
 	Token string
+	// Since asks a join to a history room to replay what the client missed
+	// after the position it last saw (SPEC §10); nil when absent.
+	Since *Since
+}
+
+// Since is the position in a room's history a client saw last: the offset
+// of its last message and the epoch of the history it came from.
+type Since struct {
+	Offset uint64
+	Epoch  string
 }

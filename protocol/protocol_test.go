@@ -34,6 +34,12 @@ func TestDecode(t *testing.T) {
 		wantID  string
 	}{
 		{in: `{"type":"join_room","room":"orders"}`, want: Frame{Type: TypeJoinRoom, Room: "orders"}},
+		{in: `{"type":"join_room","room":"c","since":{"offset":41,"epoch":"lq2x8a"}}`, want: Frame{Type: TypeJoinRoom, Room: "c", Since: &Since{Offset: 41, Epoch: "lq2x8a"}}},
+		{in: `{"type":"join_room","room":"c","since":{"offset":0}}`, want: Frame{Type: TypeJoinRoom, Room: "c", Since: &Since{}}},
+		{in: `{"type":"join_room","room":"c","since":null}`, want: Frame{Type: TypeJoinRoom, Room: "c"}},
+		{in: `{"type":"join_room","room":"c","since":{"epoch":"x"},"id":3}`, wantErr: ErrInvalidSince, wantID: "3"},
+		{in: `{"type":"join_room","room":"c","since":{"offset":-1}}`, wantErr: ErrInvalidSince},
+		{in: `{"type":"join_room","room":"c","since":7}`, wantErr: ErrInvalidSince},
 		{in: `{"type":"leave_room","room":"orders","id":7}`, want: Frame{Type: TypeLeaveRoom, Room: "orders", ID: []byte("7")}},
 		{in: `{"type":"message","data":{"a": 1}}`, want: Frame{Type: TypeMessage, Data: []byte(`{"a":1}`)}},
 		{in: `{"type":"message","room":"r","data":"x","id":"q"}`, want: Frame{Type: TypeMessage, Room: "r", Data: []byte(`"x"`), ID: []byte(`"q"`)}},
@@ -104,6 +110,14 @@ func TestServerFrames(t *testing.T) {
 	check(EncodeJoined("feed.alice"), `{"type":"joined","room":"feed.alice","by":"server"}`)
 	check(EncodeLeft("chat.x", LeftToken), `{"type":"left","room":"chat.x","by":"server","reason":"token"}`)
 	check(EncodeRefreshRequired(1764583200), `{"type":"refresh_required","expires_at":1764583200}`)
+	check(AppendStoredMessage(nil, "chat.lobby", "", 1042, []byte(`1`)), `{"type":"message","room":"chat.lobby","offset":1042,"data":1}`)
+	check(AppendStoredMessage(nil, "r", "bob", 7, []byte(`"x"`)), `{"type":"message","room":"r","offset":7,"from":"bob","data":"x"}`)
+	tr := true
+	check(EncodeJoinAck([]byte("7"), &JoinAck{Room: "chat.lobby", Epoch: "lq2x8a", Offset: 1057, Recovered: &tr}),
+		`{"type":"ack","id":7,"room":"chat.lobby","epoch":"lq2x8a","offset":1057,"recovered":true}`)
+	check(EncodeJoinAck(nil, &JoinAck{Room: "r", Epoch: "e", Offset: 0}), `{"type":"ack","room":"r","epoch":"e","offset":0}`)
+	check(EncodeAckOffset([]byte(`"m"`), 5), `{"type":"ack","id":"m","offset":5}`)
+	check(EncodeResync("chat.lobby"), `{"type":"resync","room":"chat.lobby"}`)
 	check(EncodeError([]byte("4"), ErrNotJoined), `{"type":"error","id":4,"code":109,"message":"not a member of this room"}`)
 }
 
@@ -183,7 +197,8 @@ func TestDecodeReply(t *testing.T) {
 
 func FuzzDecode(f *testing.F) {
 	for _, s := range []string{`{"type":"join_room","room":"orders"}`, `{"type":"message","room":"r","data":{"a":[1,2]},"id":"x"}`,
-		`{"type":"message","user":"u","data":null,"id":1}`, `{`, `[]`, `{"type":1}`} {
+		`{"type":"message","user":"u","data":null,"id":1}`, `{`, `[]`, `{"type":1}`,
+		`{"type":"join_room","room":"c","id":7,"since":{"offset":1041,"epoch":"lq2x8a"}}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {

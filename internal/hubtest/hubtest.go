@@ -61,6 +61,7 @@ func Config(t testing.TB) *config.Config {
 	c.NATS.ClusterListen = "127.0.0.1:0"
 	c.Cluster.Bind = "127.0.0.1:0"
 	c.Cluster.RejoinInterval = time.Second
+	c.Node.DataDir = t.TempDir()
 	return c
 }
 
@@ -399,4 +400,36 @@ func HTTP(t testing.TB, method, url, auth string, body string) (int, map[string]
 		}
 	}
 	return resp.StatusCode, m
+}
+
+// TryNext returns the next frame, or nil after d; alive is false once the
+// connection has closed and every frame it got has been read.
+func (c *Client) TryNext(d time.Duration) (m Msg, alive bool) {
+	decode := func(p []byte) Msg {
+		var m Msg
+		if err := json.Unmarshal(p, &m); err != nil {
+			c.t.Errorf("server sent invalid JSON %q: %v", p, err)
+			return Msg{}
+		}
+		m["_raw"] = string(p)
+		return m
+	}
+	select {
+	case p := <-c.frames:
+		return decode(p), true
+	default:
+	}
+	select {
+	case p := <-c.frames:
+		return decode(p), true
+	case <-c.closed:
+		select {
+		case p := <-c.frames:
+			return decode(p), true
+		default:
+			return nil, false
+		}
+	case <-time.After(d):
+		return nil, true
+	}
 }
