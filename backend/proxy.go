@@ -64,6 +64,12 @@ type ConnectDecision struct {
 // JSON. It blocks for at most the connector's timeout.
 func (p *Proxy) Connect(ctx context.Context, body []byte) ConnectDecision {
 	resp, err := p.c.Call(ctx, &Request{Target: p.target, Event: p.event, Body: body})
+	return p.decideConnect(resp, err)
+}
+
+// decideConnect turns a backend's answer (or its failure) into the
+// decision; it is pure, and fuzzed (FuzzConnectAnswer).
+func (p *Proxy) decideConnect(resp Response, err error) ConnectDecision {
 	if err == nil && resp.Status >= 500 {
 		err = fmt.Errorf("%s %s: %w: status %d", p.c.Name(), p.target, ErrUnavailable, resp.Status)
 	}
@@ -132,6 +138,11 @@ func (a *ConnectAnswer) validate() error {
 // join request JSON. It returns nil when it may, else the client error.
 func (p *Proxy) Join(ctx context.Context, body []byte) *protocol.Error {
 	resp, err := p.c.Call(ctx, &Request{Target: p.target, Event: p.event, Body: body})
+	return p.decideJoin(resp, err)
+}
+
+// decideJoin turns a backend's answer to a join into its outcome; pure.
+func (p *Proxy) decideJoin(resp Response, err error) *protocol.Error {
 	status := resp.Status
 	if err == nil && status < 300 && len(resp.Body) > 0 && status != http.StatusNoContent {
 		var a struct {

@@ -47,6 +47,9 @@ type authenticator struct {
 	leeway  time.Duration
 	apiKey  []byte
 	admin   []byte // admin token: /admin and every API call; nil = none
+	// proxyDecides: a connect proxy is configured, so a connection without
+	// a token is not refused here.
+	proxyDecides bool
 }
 
 // mode says what names a connection, for pages that ask: "jwt" (a token is
@@ -65,7 +68,7 @@ func (a *authenticator) mode() string {
 }
 
 func newAuthenticator(c *config.Config) (*authenticator, error) {
-	a := &authenticator{dev: c.Node.Dev, leeway: c.Auth.JWTLeeway}
+	a := &authenticator{dev: c.Node.Dev, leeway: c.Auth.JWTLeeway, proxyDecides: c.Proxy(config.ProxyConnect) != nil}
 	if c.Auth.APIKey != "" {
 		a.apiKey = []byte(c.Auth.APIKey)
 	}
@@ -121,7 +124,9 @@ func token(r *http.Request) string {
 // connection is anonymous.
 func (a *authenticator) authenticate(r *http.Request) (*identity, error) {
 	tok := token(r)
-	if a.key != nil && (tok != "" || !a.dev) {
+	// With a connect proxy, a connection without a token is the proxy's
+	// to decide (a session cookie, say); a token given must be valid.
+	if a.key != nil && (tok != "" || (!a.dev && !a.proxyDecides)) {
 		if tok == "" {
 			return nil, unauthorized("token required")
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"syscall"
 	"testing"
 	"time"
 
@@ -38,6 +39,7 @@ func BenchmarkBackends_Connect(b *testing.B) {
 			n := hubtest.Start(b, c)
 			url := n.WSURL()
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				conn, err := hubtest.TryRawDial(url, nil)
 				if err != nil {
@@ -45,6 +47,7 @@ func BenchmarkBackends_Connect(b *testing.B) {
 				}
 				conn.Close()
 			}
+			cpu.report(b)
 			b.StopTimer()
 			hubtest.Eventually(b, "connections closed", func() bool { return n.NumConns() == 0 })
 		})
@@ -80,6 +83,7 @@ func BenchmarkBackends_Message(b *testing.B) {
 			conn := hubtest.RawDial(b, n.WSURL(), nil)
 			msg := []byte(`{"type":"message","data":"ping"}`)
 			b.ReportAllocs()
+			cpu := startCPU()
 			for b.Loop() {
 				if err := conn.WriteText(msg); err != nil {
 					b.Fatal(err)
@@ -88,6 +92,7 @@ func BenchmarkBackends_Message(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			cpu.report(b)
 		})
 	}
 }
@@ -105,4 +110,21 @@ func addConnector(tb testing.TB, c *config.Config, name, url string) {
 	}
 	c.HTTP = append(c.HTTP, config.HTTPConnector{Name: name, URL: url, SecretFile: key, Timeout: 2 * time.Second,
 		MaxInFlight: 64, Batch: 1, QueueSize: 10000, RetryFor: time.Minute})
+}
+
+// cpuMeter reads the process's CPU time (user and system): the node, the
+// client and the in-process backend together, which on a shared machine
+// is steadier than the wall time.
+type cpuMeter struct{ start time.Duration }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuMeter { return cpuMeter{processCPU()} }
+
+func (m cpuMeter) report(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-m.start)/float64(time.Microsecond)/float64(b.N), "cpu-µs/op")
 }

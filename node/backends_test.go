@@ -753,3 +753,52 @@ func TestBackends_ShutdownDrainsWebhooks(t *testing.T) {
 		t.Errorf("backend got %d of %d disconnect webhooks by the end of Shutdown", got.Load(), conns)
 	}
 }
+
+// With JWT and a connect proxy, a connection without a token is the
+// proxy's to decide; a bad token is refused before the proxy is asked.
+func TestBackends_ConnectProxyWithJWT(t *testing.T) {
+	be := startBackend(t, func(w http.ResponseWriter, r *backendReq) {
+		var ev protocol.Event
+		_ = json.Unmarshal(r.Body, &ev)
+		if ev.User == "" && len(ev.Headers["Cookie"]) == 0 {
+			w.WriteHeader(401)
+			return
+		}
+		if ev.User == "" {
+			io.WriteString(w, `{"user":"from-cookie"}`)
+		}
+	})
+	c := hubtest.Config(t)
+	c.Node.Dev = false
+	c.Auth.JWTSecret = "jwt-secret"
+	be.connector(t, c, "jwtapp", time.Second)
+	c.Proxies = []config.Proxy{{Kind: config.ProxyConnect, Connector: "jwtapp", Target: "/connect", OnError: config.OnErrorRefuse}}
+	n := hubtest.Start(t, c)
+	nc := hubtest.NATS(t, n.NATSURL())
+	events := hubtest.Events(t, nc, "hub.events.connect")
+
+	tok, err := node.MintToken("jwt-secret", "tina", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hubtest.Dial(t, n.WSURL()+"?token="+tok, nil)
+	if ev, _ := hubtest.NextEvent(t, events, nil); ev.User != "tina" {
+		t.Errorf("token user %q, want tina", ev.User)
+	}
+	h := http.Header{}
+	h.Set("Cookie", "session=1")
+	hubtest.Dial(t, n.WSURL(), h)
+	if ev, _ := hubtest.NextEvent(t, events, nil); ev.User != "from-cookie" {
+		t.Errorf("cookie user %q, want from-cookie", ev.User)
+	}
+	if st, _ := upgradeStatus(t, n, ""); st != 401 {
+		t.Errorf("no token, no cookie: %d, want the proxy's 401", st)
+	}
+	asked := len(be.requests("/connect"))
+	if st, body := upgradeStatus(t, n, "?token=garbage"); st != 401 || !strings.Contains(body, "invalid token") {
+		t.Errorf("bad token: %d %s", st, body)
+	}
+	if len(be.requests("/connect")) != asked {
+		t.Error("the proxy was asked about a bad token")
+	}
+}
