@@ -79,12 +79,10 @@ func TestHTTPBackend(t *testing.T) {
 		t.Errorf("mallory: status %d, want 403", st)
 	}
 	alice := hubtest.Dial(t, n.WSURL()+"?name=alice", nil)
-	// Joined lobby server-side: a room message reaches her.
-	hubtest.Eventually(t, "alice in lobby", func() bool {
-		_, body := hubtest.HTTP(t, "GET", n.HTTPURL()+"/api/rooms/lobby", "", "")
-		m, _ := body["members"].(float64)
-		return m == 1
-	})
+	// Joined lobby server-side, and told so.
+	if m := alice.Expect("joined"); m.S("room") != "lobby" || m.S("by") != "server" {
+		t.Errorf("got %s, want joined lobby by server", m["_raw"])
+	}
 	alice.Send(`{"type":"message","data":{"text":"hi"}}`)
 	if m := alice.Expect("message"); m.JSON("data") != `{"echo":{"text":"hi"},"from":"backend"}` {
 		t.Errorf("reply %s", m["_raw"])
