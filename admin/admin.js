@@ -119,11 +119,11 @@ function cpuPercent(n) {
 function renderNodes(res) {
   const tbody = $('#nodes tbody');
   const rows = [];
-  let conns = 0, rooms = 0, ready = 0;
+  let conns = 0, ready = 0;
   for (const n of res.nodes) {
     const [word, cls] = nodeState(n);
     if (cls === 'ok') ready++;
-    conns += n.connections; rooms += n.rooms;
+    conns += n.connections;
     const cpu = cpuPercent(n);
     const cores = n.gomaxprocs || 1;
     const load = Math.min(100, cpu / cores);
@@ -149,7 +149,6 @@ function renderNodes(res) {
   const total = res.nodes.length + (res.missing || []).length;
   $('#sum-nodes').textContent = `${res.nodes.length}${total !== res.nodes.length ? ' / ' + total : ''}`;
   $('#sum-conns').textContent = num(conns);
-  $('#sum-rooms').textContent = num(rooms);
   const healthy = ready === total;
   $('#sum-health').innerHTML = `<span class="pill ${healthy ? 'ok' : 'bad'}">${healthy ? 'all ready' : `${total - ready} not ready`}</span>`;
   $('#nodes-note').textContent = res.complete ? `answered by ${res.nodes.length} of ${total}` : `${(res.missing || []).length} node(s) did not answer`;
@@ -247,6 +246,7 @@ $('#lookup-results').addEventListener('click', async (ev) => {
     li.classList.add('gone');
     btn.textContent = 'Kicked';
     $('#lookup-status').textContent = `kicked ${id}`;
+    refresh();
   } catch (e) {
     btn.disabled = false;
     btn.textContent = 'Kick';
@@ -279,6 +279,7 @@ $('#publish-form').addEventListener('submit', async (ev) => {
   try {
     const res = await api('POST', path, data);
     status.textContent = `accepted at ${clock(new Date())}` + (res && res.offset ? `, stored at offset ${res.offset}` : '');
+    if (kind === 'room' && state.room === target) showRoom(target);
   } catch (e) {
     status.textContent = e.message;
   } finally {

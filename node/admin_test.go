@@ -297,3 +297,51 @@ func TestAdmin_EventsNeedToken(t *testing.T) {
 	s := openEvents(t, n.HTTPURL()+"/api/events", "adm")
 	s.next("ready")
 }
+
+// GET /api/users/{user}/connections lists the user's connections on every
+// node, oldest first, with their rooms.
+func TestAdmin_UserConnections(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: multi-node")
+	}
+	a, b := startPair(t)
+	c1 := hubtest.Dial(t, a.WSURL()+"?user=multi", nil)
+	c1.Join("r1")
+	c2 := hubtest.Dial(t, b.WSURL()+"?user=multi", nil)
+	c2.Join("r2")
+	c2.Join("r3")
+	hubtest.Dial(t, b.WSURL()+"?user=other", nil)
+
+	var got struct {
+		User        string `json:"user"`
+		Connections []struct {
+			ID    string   `json:"id"`
+			User  string   `json:"user"`
+			Node  string   `json:"node"`
+			Rooms []string `json:"rooms"`
+		} `json:"connections"`
+		Nodes    int  `json:"nodes"`
+		Complete bool `json:"complete"`
+	}
+	resp, err := http.Get(b.HTTPURL() + "/api/users/multi/connections")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("GET: %d %v", resp.StatusCode, err)
+	}
+	if got.User != "multi" || got.Nodes != 2 || !got.Complete || len(got.Connections) != 2 {
+		t.Fatalf("answer = %+v", got)
+	}
+	first, second := got.Connections[0], got.Connections[1]
+	if first.Node != a.Name() || strings.Join(first.Rooms, ",") != "r1" || second.Node != b.Name() || strings.Join(second.Rooms, ",") != "r2,r3" {
+		t.Errorf("connections = %+v", got.Connections)
+	}
+	if status, body := hubtest.HTTP(t, "GET", a.HTTPURL()+"/api/users/nobody/connections", "", ""); status != 200 || len(body["connections"].([]any)) != 0 {
+		t.Errorf("nobody: %d %v", status, body)
+	}
+	if status, _ := hubtest.HTTP(t, "GET", a.HTTPURL()+"/api/users/a..b/connections", "", ""); status != 400 {
+		t.Errorf("bad name: %d", status)
+	}
+}

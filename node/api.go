@@ -70,6 +70,7 @@ func (n *Node) routes() http.Handler {
 	if n.cfg.Metrics.Listen == "" {
 		mux.Handle("GET /metrics", promhttp.HandlerFor(metrics.Registry, promhttp.HandlerOpts{}))
 	}
+	api("GET /api/users/{user}/connections", "user_connections", n.getUserConns)
 	n.adminAPI(mux, "GET /api/nodes", "nodes", n.getNodes)
 	n.adminAPI(mux, "GET /api/events", "events", n.getEvents)
 	mountSSE(mux, n)

@@ -61,6 +61,8 @@ const (
 	cmdUserClose  = "user_close"
 	cmdUserConns  = "user_conns"
 	cmdCloseConns = "close_conns"
+	cmdNodes      = "nodes"     // NodeInfo, for GET /api/nodes (nodeinfo.go)
+	cmdUserInfo   = "user_info" // the user's connections as ConnInfo, for GET /api/users/{user}/connections
 )
 
 type countReply struct {
@@ -76,6 +78,9 @@ type closeConnsReq struct {
 // localCommand runs a cluster-wide command on this node.
 func (q *queries) localCommand(op string, data []byte) any {
 	sys := q.n.sys
+	if op == cmdNodes {
+		return q.n.info()
+	}
 	if op == cmdCloseConns {
 		var r closeConnsReq
 		if json.Unmarshal(data, &r) != nil {
@@ -104,6 +109,8 @@ func (q *queries) localCommand(op string, data []byte) any {
 		return countReply{N: sys.CloseUser(c.User, uint16(c.Code), protocol.ReasonKicked)}
 	case cmdUserConns:
 		return sys.UserConnections(c.User)
+	case cmdUserInfo:
+		return q.n.userConnInfo(c.User)
 	}
 	return nil
 }

@@ -74,7 +74,6 @@ type Node struct {
 	draining atomic.Bool
 	streams  chan struct{} // closed when Shutdown starts: ends the /api/events streams
 	started  time.Time
-	adminSub *nats.Subscription // the admin scatter-gathers (nodeinfo.go)
 	stopOnce sync.Once
 	stopErr  error
 }
@@ -209,9 +208,6 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.barrierQ.Store(n.queries)
-	if n.adminSub, err = startAdminQueries(n); err != nil {
-		return err
-	}
 	if err := n.startCluster(); err != nil {
 		return err
 	}
@@ -513,9 +509,6 @@ func (n *Node) teardown() {
 	n.stopHistory()
 	if n.metricsSrv != nil {
 		_ = n.metricsSrv.Close()
-	}
-	if n.adminSub != nil {
-		_ = n.adminSub.Unsubscribe()
 	}
 	if n.queries != nil {
 		n.queries.close()

@@ -1,27 +1,24 @@
 package node
 
 import (
-	"context"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"runtime"
 	"runtime/debug"
-	"runtime/metrics"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
-	"github.com/nats-io/nats.go"
+	"github.com/hubrt/hub/actors"
 )
 
-// Cluster-wide views for the admin page: GET /api/nodes, where every node
-// describes itself. A scatter-gather over NATS like the counts of
-// queries.go: a request to <prefix>.internal.admin.<op>,
-// answered by every node, collected for at most CountWait; "complete" is
-// false and "missing" names the members the gossip knows that did not
-// answer in time.
+// Cluster-wide views for the admin page: GET /api/nodes (every node
+// describes itself) and GET /api/users/{user}/connections (every node
+// describes the user's connections it holds). Both are commands of the
+// cluster-wide gather (queries.go, internal.cmd.<op>): every node answers,
+// collected for at most CountWait; "complete" is false when a member the
+// gossip knows did not answer in time, and GET /api/nodes names it.
 
 // NodeInfo is what a node says about itself in GET /api/nodes.
 type NodeInfo struct {
@@ -85,20 +82,6 @@ func (m *cpuMeter) read(now time.Time) (seconds, percent float64) {
 
 var procCPU cpuMeter
 
-// processCPUSeconds is the user and system CPU time of the process, from
-// the Go runtime's own accounting (no /proc needed, every OS).
-func processCPUSeconds() float64 {
-	s := []metrics.Sample{{Name: "/cpu/classes/user:cpu-seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
-	metrics.Read(s)
-	total := 0.0
-	for _, x := range s {
-		if x.Value.Kind() == metrics.KindFloat64 {
-			total += x.Value.Float64()
-		}
-	}
-	return total
-}
-
 func (n *Node) info() NodeInfo {
 	now := time.Now()
 	ready, checks := n.Ready()
@@ -126,115 +109,90 @@ func (n *Node) info() NodeInfo {
 	return info
 }
 
-// Operations of the admin scatter-gathers.
-const (
-	adminOpNodes = "nodes"
-)
-
-// answerAdmin answers one admin operation from this node's state.
-func (n *Node) answerAdmin(op string, data []byte) any {
-	switch op {
-	case adminOpNodes:
-		return n.info()
+// userConnInfo describes the local connections of user, oldest first.
+func (n *Node) userConnInfo(user string) []actors.ConnInfo {
+	refs := n.sys.UserConnections(user)
+	out := make([]actors.ConnInfo, 0, len(refs))
+	for _, r := range refs {
+		if info, ok := n.sys.Info(r.ID); ok {
+			out = append(out, info)
+		}
 	}
-	return nil
+	return out
 }
 
-// startAdminQueries subscribes this node to the admin scatter-gathers.
-func startAdminQueries(n *Node) (*nats.Subscription, error) {
-	prefix := n.bus.Subject("internal.admin.")
-	sub, err := n.nc.Subscribe(prefix+"*", func(m *nats.Msg) {
-		op := strings.TrimPrefix(m.Subject, prefix)
-		b, _ := json.Marshal(adminAnswer{Node: n.Name(), Data: mustJSON(n.answerAdmin(op, m.Data))})
-		_ = m.Respond(b)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("subscribe %s*: %w", prefix, err)
-	}
-	return sub, flushIfConnected(n.nc)
-}
-
-func mustJSON(v any) json.RawMessage {
-	b, _ := json.Marshal(v)
-	return b
-}
-
-type adminAnswer struct {
-	Node string          `json:"node"`
-	Data json.RawMessage `json:"data"`
-}
-
-// adminGathered is what the nodes answered, this node's first.
-type adminGathered struct {
-	answers []adminAnswer
-	missing []string // members the gossip knows that did not answer
-}
-
-// gatherAdmin asks every node (this one directly) and waits for the
-// members gossip knows, at most CountWait.
-func (n *Node) gatherAdmin(ctx context.Context, op string, data []byte) (adminGathered, error) {
-	g := adminGathered{answers: []adminAnswer{{Node: n.Name(), Data: mustJSON(n.answerAdmin(op, data))}}}
-	expect := map[string]bool{}
+// missingMembers names the members gossip knows that are not in answered.
+func (n *Node) missingMembers(answered map[string]bool) []string {
+	missing := []string{}
 	if n.members != nil {
 		for name := range n.members.Nodes() {
-			if name != n.Name() {
-				expect[name] = true
+			if !answered[name] {
+				missing = append(missing, name)
 			}
 		}
 	}
-	if len(expect) == 0 {
-		return g, nil
-	}
-	inbox := n.nc.NewRespInbox()
-	sub, err := n.nc.SubscribeSync(inbox)
-	if err != nil {
-		return g, err
-	}
-	defer sub.Unsubscribe()
-	if err := n.nc.PublishRequest(n.bus.Subject("internal.admin."+op), inbox, data); err != nil {
-		return g, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, CountWait)
-	defer cancel()
-	for len(expect) > 0 {
-		resp, err := sub.NextMsgWithContext(ctx)
-		if err != nil {
-			break // deadline: answer with what we have
-		}
-		var a adminAnswer
-		if json.Unmarshal(resp.Data, &a) != nil || !expect[a.Node] {
-			continue
-		}
-		delete(expect, a.Node)
-		g.answers = append(g.answers, a)
-	}
-	for name := range expect {
-		g.missing = append(g.missing, name)
-	}
-	slices.Sort(g.missing)
-	return g, nil
+	slices.Sort(missing)
+	return missing
 }
 
 // getNodes answers GET /api/nodes:
 //
 //	{"nodes":[{NodeInfo},...],"missing":[],"complete":true}
 //
-// nodes sorted by name.
+// nodes sorted by name; missing names the members gossip knows that did
+// not answer within CountWait.
 func (n *Node) getNodes(w http.ResponseWriter, r *http.Request) int {
 	ctx, cancel := apiContext(r)
 	defer cancel()
-	g, err := n.gatherAdmin(ctx, adminOpNodes, nil)
+	g, err := n.queries.gather(ctx, cmdNodes, nil)
 	if err != nil {
 		return n.queryFailed(w, err)
 	}
 	nodes := make([]NodeInfo, 0, len(g.answers))
+	answered := map[string]bool{}
 	for _, a := range g.answers {
 		var info NodeInfo
-		if json.Unmarshal(a.Data, &info) == nil && info.Node != "" {
+		if json.Unmarshal(a, &info) == nil && info.Node != "" && !answered[info.Node] {
+			answered[info.Node] = true
 			nodes = append(nodes, info)
 		}
 	}
 	slices.SortFunc(nodes, func(a, b NodeInfo) int { return strings.Compare(a.Node, b.Node) })
-	writeJSON(w, http.StatusOK, map[string]any{"nodes": nodes, "missing": nonNil(g.missing), "complete": len(g.missing) == 0})
+	missing := n.missingMembers(answered)
+	writeJSON(w, http.StatusOK, map[string]any{"nodes": nodes, "missing": missing, "complete": g.complete && len(missing) == 0})
+	return http.StatusOK
+}
+
+// getUserConns answers GET /api/users/{user}/connections:
+//
+//	{"user":"bob","connections":[{ConnInfo},...],"nodes":3,"complete":true}
+//
+// every connection of the user in the cluster, oldest first.
+func (n *Node) getUserConns(w http.ResponseWriter, r *http.Request) int {
+	user, ok := nameParam(w, r, "user")
+	if !ok {
+		return http.StatusBadRequest
+	}
+	ctx, cancel := apiContext(r)
+	defer cancel()
+	b, _ := json.Marshal(command{User: user})
+	g, err := n.queries.gather(ctx, cmdUserInfo, b)
+	if err != nil {
+		return n.queryFailed(w, err)
+	}
+	conns := []actors.ConnInfo{}
+	for _, a := range g.answers {
+		var part []actors.ConnInfo
+		if json.Unmarshal(a, &part) == nil {
+			conns = append(conns, part...)
+		}
+	}
+	slices.SortFunc(conns, func(a, b actors.ConnInfo) int {
+		if c := a.ConnectedAt.Compare(b.ConnectedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	writeJSON(w, http.StatusOK, map[string]any{"user": user, "connections": conns, "nodes": g.nodes, "complete": g.complete})
 	return http.StatusOK
 }
