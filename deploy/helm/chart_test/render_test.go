@@ -781,7 +781,7 @@ func TestDefaultValues(t *testing.T) {
 		join: "hub-headless.hubns.svc.cluster.local", antiAffinity: "soft",
 	})
 	c := r.container(t)
-	for _, name := range []string{"HUB_JWT_SECRET", "HUB_API_KEY", "HUB_NATS_URL", "HUB_DEV"} {
+	for _, name := range []string{"HUB_JWT_SECRET", "HUB_API_KEY", "HUB_ADMIN_TOKEN", "HUB_NATS_URL", "HUB_DEV"} {
 		if envVar(t, c, name) != nil {
 			t.Errorf("env %s set by default", name)
 		}
@@ -879,6 +879,7 @@ func TestExistingSecret(t *testing.T) {
 		secretName: "hub-auth", secretOptional: true, publicKey: true, antiAffinity: "soft",
 	})
 	c := r.container(t)
+	wantEnvSecret(t, c, "HUB_ADMIN_TOKEN", "hub-auth", "admin-token", true)
 	wantEnvSecret(t, c, "HUB_NATS_URL", "nats-credentials", "url", false)
 	bus := r.hclBlock(t, "connector", "bus")
 	if _, ok := hclAttr(t, bus, "url"); ok {
@@ -911,11 +912,15 @@ func TestFullFeatures(t *testing.T) {
 		replicas: nil, embedded: true, exposeNATS: true, gossipPort: 7946,
 		join:       "hub-headless.hubns.svc.cluster.local",
 		secretName: "", chartSecret: true, publicKey: true,
-		secretValues: []string{apiKey, "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"},
+		secretValues: []string{apiKey, "test-admin-token-do-not-use", "MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE"},
 		metricsPort:  9090, antiAffinity: "soft",
 	})
 	c := r.container(t)
 	wantEnvSecret(t, c, "HUB_API_KEY", fullname, "api-key", false)
+	wantEnvSecret(t, c, "HUB_ADMIN_TOKEN", fullname, "admin-token", false)
+	if string(r.secret.Data["admin-token"]) != "test-admin-token-do-not-use" {
+		t.Errorf("admin token not in the Secret: %v", r.secret.Data)
+	}
 	if envVar(t, c, "HUB_JWT_SECRET") != nil {
 		t.Error("HUB_JWT_SECRET set without a JWT secret")
 	}

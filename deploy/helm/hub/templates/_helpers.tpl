@@ -96,7 +96,7 @@ app.kubernetes.io/part-of: hub
 
 {{/* True when the chart creates its own Secret (something to put in it, no existingSecret). */}}
 {{- define "hub.createSecret" -}}
-{{- if and (not .Values.auth.existingSecret) (or .Values.auth.jwtSecret .Values.auth.jwtPublicKey .Values.auth.apiKey) -}}true{{- end -}}
+{{- if and (not .Values.auth.existingSecret) (or .Values.auth.jwtSecret .Values.auth.jwtPublicKey .Values.auth.apiKey .Values.auth.adminToken) -}}true{{- end -}}
 {{- end -}}
 
 {{/* True when a JWT public key file is mounted. */}}
