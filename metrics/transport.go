@@ -75,7 +75,7 @@ func (c *transportCollector) Collect(ch chan<- prometheus.Metric) {
 	counter(descDeflate, sum.Deflate)
 	counter(descCompress, sum.Compressions)
 	for _, r := range []string{gateway.RejectDraining, gateway.RejectBadRequest, gateway.RejectMaxConns,
-		gateway.RejectMaxPerIP, gateway.RejectOrigin, gateway.RejectAuth, gateway.RejectHandshake} {
+		gateway.RejectMaxPerIP, gateway.RejectOrigin, gateway.RejectAuth, gateway.RejectHandshake, gateway.RejectBusy} {
 		counter(descRejected, sum.Rejected[r], r)
 	}
 	for r, v := range sum.Closed {
