@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/hubrt/hub/internal/hubtest"
+	"github.com/hubrt/hub/namespace"
 	"github.com/hubrt/hub/node"
 )
 
@@ -189,4 +190,48 @@ func TestAdmin_OffWithoutToken(t *testing.T) {
 	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/json") {
 		t.Errorf("refusal is %s, want JSON", resp.Header.Get("Content-Type"))
 	}
+}
+
+// TestAdmin_RoomHistoryInChromium: for a room whose namespace keeps
+// history, the room card lists the stored messages; for one without, it
+// says so; a panel whose API the node lacks stays hidden.
+func TestAdmin_RoomHistoryInChromium(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: skipping the browser test")
+	}
+	chromium, driver := browserPaths(t)
+	cfg := hubtest.Config(t)
+	cfg.Namespaces = []namespace.Namespace{{
+		Name: "chat", Rooms: []string{"chat.>"}, Anonymous: true,
+		History: &namespace.History{Size: 100, MaxBytes: -1, Storage: namespace.StorageMemory},
+	}}
+	n := hubtest.Start(t, cfg)
+	for _, text := range []string{"first", "second", "third"} {
+		if status, body := hubtest.HTTP(t, "POST", n.HTTPURL()+"/api/rooms/chat.lobby/messages", "", `{"text":"`+text+`"}`); status != http.StatusAccepted {
+			t.Fatalf("POST: %d %v", status, body)
+		}
+	}
+	s := newSession(t, startDriver(t, driver), chromium)
+	s.resize(1280, 900)
+	s.navigate(n.HTTPURL() + "/admin/")
+	s.waitText("the node listed", "#sum-nodes", func(v string) bool { return v == "1" })
+
+	s.typeInto("#room-name", "chat.lobby")
+	s.click("#room-form button")
+	s.waitVisible("the history panel", "#room-history")
+	s.waitText("three stored messages", "#history-list", func(v string) bool {
+		return strings.Contains(v, "#1") && strings.Contains(v, `{"text":"third"}`)
+	})
+	if status, _ := hubtest.HTTP(t, "GET", n.HTTPURL()+"/api/rooms/chat.lobby/presence", "", ""); status == http.StatusNotFound || status == http.StatusMethodNotAllowed {
+		var hidden bool
+		s.js(`return document.getElementById('room-presence').hidden`, &hidden)
+		if !hidden {
+			t.Error("presence panel shown although the node has no presence API")
+		}
+	}
+	keepScreenshot(t, s.screenshot("admin-history.png"), "")
+
+	s.typeInto("#room-name", "plain")
+	s.click("#room-form button")
+	s.waitText("no history for a plain room", "#history-list", func(v string) bool { return strings.Contains(v, "no history") })
 }
