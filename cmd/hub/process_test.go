@@ -224,9 +224,13 @@ func (p *proc) clusterSize() int {
 }
 
 func startProcCluster(t *testing.T) []*proc {
-	a := startProc(t, "pa", "")
-	b := startProc(t, "pb", a.gossip)
-	c := startProc(t, "pc", a.gossip)
+	return startProcClusterWith(t, procOpts{})
+}
+
+func startProcClusterWith(t *testing.T, o procOpts) []*proc {
+	a := startProcWith(t, "pa", "", o)
+	b := startProcWith(t, "pb", a.gossip, o)
+	c := startProcWith(t, "pc", a.gossip, o)
 	ps := []*proc{a, b, c}
 	hubtest.Eventually(t, "three members everywhere", func() bool {
 		for _, p := range ps {
@@ -243,8 +247,9 @@ func TestProcessKill9(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts processes")
 	}
-	ps := startProcCluster(t)
+	ps := startProcClusterWith(t, procOpts{args: []string{"-failure-grace", "2s"}})
 	a, b, c := ps[0], ps[1], ps[2]
+	downs := hubtest.Events(t, a.natsConn(t), "hub.events.node_down")
 	ca := hubtest.Dial(t, a.wsURL("?user=ann"), nil)
 	cb := hubtest.Dial(t, b.wsURL("?user=ben"), nil)
 	cc := hubtest.Dial(t, c.wsURL("?user=cid"), nil)
@@ -272,6 +277,20 @@ func TestProcessKill9(t *testing.T) {
 	_, m := hubtest.HTTP(t, "GET", b.url("/api/users/cid"), "", "")
 	if m["online"] != false {
 		t.Errorf("dead node's user still online: %v", m)
+	}
+	// Reported once, after the grace, by the lowest-named survivor.
+	var ev map[string]any
+	if err := json.Unmarshal(hubtest.NextMsg(t, downs).Data, &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev["node"] != "pc" || ev["reason"] != "failed" || ev["reported_by"] != "pa" {
+		t.Fatalf("node_down %v", ev)
+	}
+	t.Logf("node_down %v after the kill", time.Since(killed).Round(time.Millisecond))
+	select {
+	case m := <-downs:
+		t.Fatalf("a second node_down: %s", m.Data)
+	case <-time.After(3 * time.Second): // two more grace periods
 	}
 	// The survivors keep delivering, every message, in order.
 	nc := hubtest.NATS(t, a.nats)
