@@ -34,6 +34,7 @@ bench: ## micro-benchmarks (see BENCHMARKS.md)
 lint: tidy ## go vet + gofmt check + tidy module; the module still builds off Linux
 	$(GO) vet $(PKGS)
 	GOOS=darwin $(GO) build ./...
+	GOOS=windows $(GO) build ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 tidy: ## fail when go.mod or go.sum are not tidy

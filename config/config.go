@@ -90,6 +90,7 @@ type WebSocket struct {
 	CompressionLevel      int           // deflate level of outbound messages; default 1; 1..9
 	CompressionMinBytes   int           // smallest outbound message compressed; default 256; >= 0
 	MaxInflatedBytes      int           // largest inbound compressed message once inflated; default 0 = max_frame_bytes; >= 0
+	Gateway               string        // "epoll" (Linux only) or "portable"; default "" = epoll on Linux, portable elsewhere
 }
 
 // NATS configures the NATS connector (`connector "bus" { type = "nats" }`).

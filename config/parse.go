@@ -297,6 +297,7 @@ func (d *decoder) connector(b *hcl.Block) {
 			{"compression_level", &w.CompressionLevel},
 			{"compression_min_bytes", &w.CompressionMinBytes},
 			{"max_inflated_bytes", &w.MaxInflatedBytes},
+			{"gateway", &w.Gateway},
 		})
 		return
 	}

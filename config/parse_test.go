@@ -215,6 +215,7 @@ connector "front" {
   compression_level = 6
   compression_min_bytes = 100
   max_inflated_bytes = 1000000
+  gateway = "portable"
 }
 connector "nats" {
   type = "nats"
@@ -259,7 +260,7 @@ flow "x" {
 		AllowedOrigins: []string{"https://a.example", "https://*.b.example"},
 		MaxFrameBytes:  1024, MaxRoomsPerConnection: 7, MaxMessagesPerSecond: 2.5, MessageBurst: 3,
 		MaxConnections: 1000, MaxConnectionsPerIP: 10, WriteQueueBytes: 4096, WriteQueueFrames: 16,
-		Compression: true, CompressionLevel: 6, CompressionMinBytes: 100, MaxInflatedBytes: 1000000,
+		Compression: true, CompressionLevel: 6, CompressionMinBytes: 100, MaxInflatedBytes: 1000000, Gateway: "portable",
 		MaxConnectionsPerUser: 3, UserLimitPolicy: "close_oldest", MaxConnectionAge: time.Hour,
 	}
 	want.NATS = NATS{Name: "nats", URL: "nats://u:p@n1:4222,nats://n2:4222", SubjectPrefix: "app.hub",
@@ -272,7 +273,7 @@ flow "x" {
 		Name: "x",
 		From: Endpoint{Connector: "nats", Kind: KindNATS, Operation: "orders.>"},
 		To:   Endpoint{Connector: "front", Kind: KindWebSocket, Operation: "send_to_user", Target: "input.user.id", TargetPath: []string{"user", "id"}},
-		Pos:  "all.hcl:63",
+		Pos:  "all.hcl:64",
 	}}
 	c.origins, want.origins = nil, nil
 	if !reflect.DeepEqual(c, want) {
@@ -311,6 +312,8 @@ func TestParse_Errors(t *testing.T) {
 		{"pong negative", "connector \"ws\" {\n  type = \"websocket\"\n  pong_timeout = \"-1s\"\n}\n", []string{"e.hcl:3,18-23: Invalid pong timeout"}},
 		{"negative limit", "connector \"ws\" {\n  type = \"websocket\"\n  max_connections = -1\n}\n", []string{"e.hcl:3,21-23: Invalid max connections"}},
 		{"zero frame", "connector \"ws\" {\n  type = \"websocket\"\n  max_frame_bytes = 0\n}\n", []string{"e.hcl:3,21-22: Invalid max frame bytes"}},
+		{"bad gateway", "connector \"ws\" {\n  type = \"websocket\"\n  gateway = \"kqueue\"\n}\n", []string{"e.hcl:3,13-21: Invalid gateway"}},
+		{"bad compression level", "connector \"ws\" {\n  type = \"websocket\"\n  compression_level = 10\n}\n", []string{"e.hcl:3,23-25: Invalid compression level"}},
 		{"log level", "node {\n  log_level = \"loud\"\n}\n", []string{"e.hcl:2,15-21: Invalid log level", `"loud"`}},
 		{"log format", "node {\n  log_format = \"xml\"\n}\n", []string{"e.hcl:2,16-21: Invalid log format"}},
 		{"node name", "node {\n  name = \"a.b\"\n}\n", []string{"e.hcl:2,10-15: Invalid node name"}},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -161,6 +162,15 @@ func (v *validator) websocket() {
 	}
 	if w.CompressionLevel < 1 || w.CompressionLevel > 9 {
 		v.add("Invalid compression level", fmt.Sprintf("compression_level %d must be 1 (fastest) to 9 (smallest).", w.CompressionLevel), "ws.compression_level", "ws")
+	}
+	switch w.Gateway {
+	case "", "portable":
+	case "epoll":
+		if runtime.GOOS != "linux" {
+			v.add("Invalid gateway", fmt.Sprintf("gateway %q runs on Linux only; this is %s: leave it out or use \"portable\".", w.Gateway, runtime.GOOS), "ws.gateway", "ws")
+		}
+	default:
+		v.add("Invalid gateway", fmt.Sprintf("gateway %q must be \"epoll\" (Linux) or \"portable\".", w.Gateway), "ws.gateway", "ws")
 	}
 	for _, o := range w.AllowedOrigins {
 		if o == "" || strings.ContainsAny(o, " \t\r\n") {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"time"
 )
@@ -75,6 +76,11 @@ type Config struct {
 	// goroutine of its own (a SlowAuthenticator's); beyond it an upgrade
 	// is refused with 503. Default 1024.
 	MaxSlowUpgrades int
+
+	// Gateway is GatewayEpoll (Linux only, the default there) or
+	// GatewayPortable (a goroutine pair per connection over net.Conn, the
+	// default elsewhere): the same Handler contract, limits and close codes.
+	Gateway string
 }
 
 // Defaults for the zero fields of Config.
@@ -137,6 +143,12 @@ func (c *Config) setDefaults(procs int) {
 	if c.MaxSlowUpgrades == 0 {
 		c.MaxSlowUpgrades = DefaultMaxSlowUpgrades
 	}
+	if c.Gateway == "" {
+		c.Gateway = GatewayPortable
+		if runtime.GOOS == "linux" {
+			c.Gateway = GatewayEpoll
+		}
+	}
 }
 
 // Validate reports every problem of c at once. It expects defaults applied.
@@ -178,6 +190,14 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInflatedBytes < 1 || c.MaxInflatedBytes > 1<<30 {
 		errs = append(errs, fmt.Errorf("gateway: max inflated bytes %d out of range 1..1<<30", c.MaxInflatedBytes))
+	}
+	switch {
+	case c.Gateway == GatewayPortable:
+	case c.Gateway == GatewayEpoll && runtime.GOOS == "linux":
+	case c.Gateway == GatewayEpoll:
+		errs = append(errs, fmt.Errorf("gateway: the epoll gateway runs on Linux only, not %s", runtime.GOOS))
+	default:
+		errs = append(errs, fmt.Errorf("gateway: gateway %q must be %q or %q", c.Gateway, GatewayEpoll, GatewayPortable))
 	}
 	for _, o := range c.AllowedOrigins {
 		if o != "*" && !strings.Contains(o, "://") {

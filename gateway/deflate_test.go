@@ -106,7 +106,7 @@ func jsonText(n int, seed string) []byte {
 // gobwas's own client negotiates the extension; its compressed messages are
 // inflated; messages from the minimum size on come back compressed, smaller
 // ones as they are.
-func TestDeflate_GobwasClientRoundTrip(t *testing.T) {
+func testDeflate_GobwasClientRoundTrip(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{Compression: true}, h)
 	c, ok := dialDeflate(t, s, "")
@@ -153,7 +153,7 @@ func TestDeflate_GobwasClientRoundTrip(t *testing.T) {
 
 // The extension is negotiated only when configured, and only for offers the
 // server can honour.
-func TestDeflate_Negotiation(t *testing.T) {
+func testDeflate_Negotiation(t *testing.T) {
 	off := startServer(t, Config{}, newRecorder())
 	if _, ok := dialDeflate(t, off, ""); ok {
 		t.Fatal("negotiated with compression off")
@@ -179,7 +179,7 @@ func TestDeflate_Negotiation(t *testing.T) {
 }
 
 // Without the extension a frame with RSV1 is a protocol error (1002).
-func TestDeflate_RSV1WithoutExtension(t *testing.T) {
+func testDeflate_RSV1WithoutExtension(t *testing.T) {
 	s := startServer(t, Config{Compression: true}, newRecorder())
 	c := dial(t, s, "/ws")
 	c.writeCompressed(jsonText(1000, "not negotiated"))
@@ -190,7 +190,7 @@ func TestDeflate_RSV1WithoutExtension(t *testing.T) {
 
 // A compressed frame that inflates past max_inflated_bytes closes with
 // 1009, without inflating it all; corrupt deflate data is a protocol error.
-func TestDeflate_ZipBombCloses1009(t *testing.T) {
+func testDeflate_ZipBombCloses1009(t *testing.T) {
 	h := newRecorder()
 	const max = 256 << 10
 	s := startServer(t, Config{Compression: true, MaxInflatedBytes: max}, h)
@@ -245,7 +245,7 @@ func TestDeflate_ZipBombCloses1009(t *testing.T) {
 // A message sent to many connections is compressed once, and every member
 // that negotiated the extension gets the same bytes; the others get it
 // uncompressed.
-func TestDeflate_OnceForEveryMember(t *testing.T) {
+func testDeflate_OnceForEveryMember(t *testing.T) {
 	h := newRecorder()
 	h.echo = false
 	s := startServer(t, Config{Compression: true}, h)
@@ -347,3 +347,15 @@ func TestInflate(t *testing.T) {
 		t.Fatalf("incompressible payload compressed to %d bytes", len(z))
 	}
 }
+
+// Each test above runs against both gateways.
+
+func TestDeflate_GobwasClientRoundTrip(t *testing.T) {
+	bothGateways(t, testDeflate_GobwasClientRoundTrip)
+}
+func TestDeflate_Negotiation(t *testing.T) { bothGateways(t, testDeflate_Negotiation) }
+func TestDeflate_RSV1WithoutExtension(t *testing.T) {
+	bothGateways(t, testDeflate_RSV1WithoutExtension)
+}
+func TestDeflate_ZipBombCloses1009(t *testing.T)  { bothGateways(t, testDeflate_ZipBombCloses1009) }
+func TestDeflate_OnceForEveryMember(t *testing.T) { bothGateways(t, testDeflate_OnceForEveryMember) }

@@ -117,8 +117,14 @@
 //
 // # Platforms
 //
-// The poller is Linux-only (netpoll_linux.go). Elsewhere the package builds
-// but Start returns ErrUnsupported.
+// The poller is Linux-only (netpoll_linux.go). Config.Gateway "portable"
+// (the default elsewhere, selectable on Linux) serves through net/http
+// instead (portable.go): an upgrade is hijacked and a reader and a writer
+// goroutine per connection drive the same frame reader, write queue,
+// flusher code, sweeper and close paths, so the Handler contract, limits
+// and close codes are the same. The gateway's tests run against both
+// (bothGateways). A portable Conn's fd is a slot in the connection table;
+// its net.Conn is in Server.pconns, so the epoll Conn stays 224 bytes.
 //
 // # Shutdown
 //

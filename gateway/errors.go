@@ -6,7 +6,8 @@ import "errors"
 var (
 	// ErrServerClosed is returned by Start after Shutdown.
 	ErrServerClosed = errors.New("gateway: server closed")
-	// ErrUnsupported is returned by Start on platforms without epoll.
+	// ErrUnsupported is what the epoll code's stubs return off Linux, where
+	// the portable gateway serves instead.
 	ErrUnsupported = errors.New("gateway: platform not supported")
 )
 

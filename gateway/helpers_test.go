@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -106,10 +107,35 @@ func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
+// gateways are the implementations the gateway's tests run against.
+var gateways = []string{GatewayEpoll, GatewayPortable}
+
+// bothGateways runs test once per gateway, as subtests named after them;
+// startServer picks the gateway from the subtest's name.
+func bothGateways(t *testing.T, test func(t *testing.T)) {
+	for _, g := range gateways {
+		t.Run(g, test)
+	}
+}
+
+// gatewayOf returns the gateway a test runs against: the portable one
+// within a "portable" subtest of bothGateways, else epoll.
+func gatewayOf(t testing.TB) string {
+	for _, part := range strings.Split(t.Name(), "/") {
+		if part == GatewayPortable {
+			return GatewayPortable
+		}
+	}
+	return GatewayEpoll
+}
+
 func startServer(t testing.TB, cfg Config, h Handler) *Server {
 	t.Helper()
 	if cfg.Addr == "" {
 		cfg.Addr = "127.0.0.1:0"
+	}
+	if cfg.Gateway == "" {
+		cfg.Gateway = gatewayOf(t)
 	}
 	s, err := New(cfg, h, nil, testLogger(t))
 	if err != nil {

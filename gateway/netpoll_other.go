@@ -9,10 +9,8 @@ import (
 	"time"
 )
 
-// The gateway needs epoll. On other platforms New succeeds (so that code
-// depending on the package builds) and Start returns ErrUnsupported.
-// TODO(gateway): a goroutine-per-connection fallback for development on
-// macOS.
+// The epoll gateway needs Linux. Elsewhere Config.Gateway defaults to the
+// portable gateway (portable.go), and these stubs are never called.
 
 type workItem struct{}
 

@@ -151,6 +151,14 @@ type Server struct {
 	flushQ      []*Conn
 	flushClosed bool
 
+	// The portable gateway (portable.go): pconns maps each Conn to its
+	// net.Conn side; pending holds the sockets that have not made a request
+	// yet; freeHint is where to look for a free table slot.
+	portable bool
+	pconns   sync.Map
+	pending  sync.Map
+	freeHint int
+
 	deflate   *deflateCache // nil unless Config.Compression
 	chunks    chunkCache    // free write-queue chunks
 	stats     counters
@@ -190,6 +198,7 @@ func New(cfg Config, h Handler, api http.Handler, logger *slog.Logger) (*Server,
 		quit:   make(chan struct{}),
 		slow:   make(chan struct{}, cfg.MaxSlowUpgrades),
 	}
+	s.portable = cfg.Gateway == GatewayPortable
 	if cfg.Compression {
 		s.deflate = newDeflateCache(cfg.CompressionLevel)
 	}
@@ -249,6 +258,11 @@ func (s *Server) Start(ctx context.Context) error {
 		s.started.Store(false)
 		return fmt.Errorf("gateway: listen %s: %w", s.cfg.Addr, err)
 	}
+	if s.portable {
+		s.startPortable(ln)
+		s.log.Info("websocket listening", "addr", ln.Addr().String(), "path", s.cfg.Path, "gateway", s.cfg.Gateway)
+		return nil
+	}
 	if err := s.openPoller(); err != nil {
 		ln.Close()
 		s.started.Store(false)
@@ -281,7 +295,7 @@ func (s *Server) Start(ctx context.Context) error {
 			s.log.Error("http serve", "err", err)
 		}
 	})
-	s.log.Info("websocket listening", "addr", ln.Addr().String(), "path", s.cfg.Path)
+	s.log.Info("websocket listening", "addr", ln.Addr().String(), "path", s.cfg.Path, "gateway", s.cfg.Gateway)
 	return nil
 }
 
@@ -340,8 +354,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	if !s.stopped.CompareAndSwap(false, true) || !s.started.Load() {
 		return nil
 	}
-	s.closeListener()
-	_ = s.httpLn.Close()
+	if s.portable {
+		s.stopPortable()
+	} else {
+		s.closeListener()
+		_ = s.httpLn.Close()
+	}
 	for _, c := range s.snapshot(nil) {
 		c.Close(ReasonShutdown.Code(), ReasonShutdown.String())
 	}
@@ -369,13 +387,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 
 	close(s.quit)
-	s.wakePoller()
+	if !s.portable {
+		s.wakePoller()
+	}
 	s.flushMu.Lock()
 	s.flushClosed = true
 	s.flushMu.Unlock()
 	s.flushCond.Broadcast()
 	s.wg.Wait()
-	s.closePoller()
+	if !s.portable {
+		s.closePoller()
+	}
 	s.log.Info("websocket stopped")
 	return err
 }
@@ -423,6 +445,9 @@ func (s *Server) remove(c *Conn) {
 	s.tableMu.Lock()
 	if int(c.fd) < len(s.table) && s.table[c.fd] == c {
 		s.table[c.fd] = nil
+		if s.portable && int(c.fd) < s.freeHint {
+			s.freeHint = int(c.fd)
+		}
 	}
 	s.tableMu.Unlock()
 }
@@ -493,12 +518,17 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 	c.rd.partial = nil
 	c.mu.Unlock()
 
-	s.unregister(c)
 	s.remove(c)
-	if clean {
-		s.lingerClose(c)
+	switch {
+	case s.portable:
+		s.closePortable(c, clean)
+	default:
+		s.unregister(c)
+		if clean {
+			s.lingerClose(c)
+		}
+		c.closeFD()
 	}
-	c.closeFD()
 	if hs {
 		return // never opened: no OnClose, nothing counted
 	}

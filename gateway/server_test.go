@@ -17,7 +17,7 @@ import (
 	"github.com/gobwas/ws"
 )
 
-func TestServer_EchoRoundTrip(t *testing.T) {
+func testServer_EchoRoundTrip(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{}, h)
 	c := dial(t, s, "/ws")
@@ -37,7 +37,7 @@ func TestServer_EchoRoundTrip(t *testing.T) {
 	})
 }
 
-func TestServer_RequestHasParamsQueryHeaders(t *testing.T) {
+func testServer_RequestHasParamsQueryHeaders(t *testing.T) {
 	h := newRecorder()
 	h.auth = func(r *http.Request) (any, error) { return "user:" + r.URL.Query().Get("user"), nil }
 	s := startServer(t, Config{Path: "/ws/{tenant}/{room}"}, h)
@@ -100,7 +100,7 @@ func rawFrame(b0 byte, masked bool, length uint64, payload []byte) []byte {
 	return append(out, payload...)
 }
 
-func TestServer_ClosesOnBadFrames(t *testing.T) {
+func testServer_ClosesOnBadFrames(t *testing.T) {
 	tests := []struct {
 		name   string
 		frame  []byte
@@ -198,7 +198,7 @@ func TestServer_ClosesOnBadFrames(t *testing.T) {
 	}
 }
 
-func TestServer_FragmentedTextReassembled(t *testing.T) {
+func testServer_FragmentedTextReassembled(t *testing.T) {
 	s := startServer(t, Config{}, newRecorder())
 	c := dial(t, s, "/ws")
 	c.writeFrame(ws.OpText, false, []byte("hel"))
@@ -217,7 +217,7 @@ func TestServer_FragmentedTextReassembled(t *testing.T) {
 	c.expectText("slow!")
 }
 
-func TestServer_ClientPingAnswered(t *testing.T) {
+func testServer_ClientPingAnswered(t *testing.T) {
 	s := startServer(t, Config{}, newRecorder())
 	c := dial(t, s, "/ws")
 	c.writeFrame(ws.OpPing, true, []byte("are you there"))
@@ -227,7 +227,7 @@ func TestServer_ClientPingAnswered(t *testing.T) {
 	}
 }
 
-func TestServer_ClientCloseEchoed(t *testing.T) {
+func testServer_ClientCloseEchoed(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{}, h)
 	c := dial(t, s, "/ws")
@@ -243,7 +243,7 @@ func TestServer_ClientCloseEchoed(t *testing.T) {
 	})
 }
 
-func TestServer_PeerGoneIsConnectionLost(t *testing.T) {
+func testServer_PeerGoneIsConnectionLost(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{}, h)
 	c := dial(t, s, "/ws")
@@ -261,7 +261,7 @@ func TestServer_PeerGoneIsConnectionLost(t *testing.T) {
 	}
 }
 
-func TestServer_PongTimeoutCloses4001(t *testing.T) {
+func testServer_PongTimeoutCloses4001(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{PingInterval: 100 * time.Millisecond, PongTimeout: 200 * time.Millisecond}, h)
 	c := dial(t, s, "/ws")
@@ -295,7 +295,7 @@ func TestServer_PongTimeoutCloses4001(t *testing.T) {
 	})
 }
 
-func TestServer_PongKeepsAlive(t *testing.T) {
+func testServer_PongKeepsAlive(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{PingInterval: 50 * time.Millisecond, PongTimeout: 100 * time.Millisecond}, h)
 	c := dial(t, s, "/ws")
@@ -318,7 +318,7 @@ func TestServer_PongKeepsAlive(t *testing.T) {
 
 // A member that stops reading is ended as soon as its queue overflows, not
 // after the write timeout: OnClose gets 1008 "slow_consumer" at once.
-func TestServer_SlowConsumerClosed(t *testing.T) {
+func testServer_SlowConsumerClosed(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{WriteTimeout: time.Minute}, h)
 	c := dial(t, s, "/ws") // never reads
@@ -362,7 +362,7 @@ func TestServer_SlowConsumerClosed(t *testing.T) {
 // An overflow while the socket still takes data (a burst faster than the
 // flushers) sends the close frame, and the peer reads it after what was
 // already leaving.
-func TestServer_SlowConsumerGetsCloseFrame(t *testing.T) {
+func testServer_SlowConsumerGetsCloseFrame(t *testing.T) {
 	h := newRecorder()
 	h.echo = false
 	s := startServer(t, Config{WriteQueueFrames: 8, WriteTimeout: time.Minute}, h)
@@ -395,7 +395,7 @@ func TestServer_SlowConsumerGetsCloseFrame(t *testing.T) {
 	})
 }
 
-func TestServer_CloseKickedSeenByClient(t *testing.T) {
+func testServer_CloseKickedSeenByClient(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{}, h)
 	c := dial(t, s, "/ws")
@@ -415,7 +415,7 @@ func TestServer_CloseKickedSeenByClient(t *testing.T) {
 	})
 }
 
-func TestServer_OnOpenMaySendAndClose(t *testing.T) {
+func testServer_OnOpenMaySendAndClose(t *testing.T) {
 	h := newRecorder()
 	h.onOpen = func(c *Conn, r *Request) {
 		c.SetValue(r.Query.Get("v"))
@@ -434,7 +434,7 @@ func TestServer_OnOpenMaySendAndClose(t *testing.T) {
 	}
 }
 
-func TestServer_UpgradeRejections(t *testing.T) {
+func testServer_UpgradeRejections(t *testing.T) {
 	authErr := func(err error) func(*http.Request) (any, error) {
 		return func(*http.Request) (any, error) { return nil, err }
 	}
@@ -517,7 +517,7 @@ func TestServer_UpgradeRejections(t *testing.T) {
 	}
 }
 
-func TestServer_OriginsAllowed(t *testing.T) {
+func testServer_OriginsAllowed(t *testing.T) {
 	s := startServer(t, Config{AllowedOrigins: []string{"https://App.example.com", "https://*.example.org"}}, newRecorder())
 	for _, origin := range []string{
 		"https://app.example.com",
@@ -536,7 +536,7 @@ func TestServer_OriginsAllowed(t *testing.T) {
 	}
 }
 
-func TestServer_ShutdownClosesAll(t *testing.T) {
+func testServer_ShutdownClosesAll(t *testing.T) {
 	base := runtime.NumGoroutine()
 	h := newRecorder()
 	s, err := New(Config{Addr: "127.0.0.1:0"}, h, nil, testLogger(t))
@@ -632,7 +632,7 @@ func TestServer_IdleConnsHoldNoGoroutines(t *testing.T) {
 	conns[n-1].expectText("still here")
 }
 
-func TestServer_StuckWriteIsWriteError(t *testing.T) {
+func testServer_StuckWriteIsWriteError(t *testing.T) {
 	h := newRecorder()
 	s := startServer(t, Config{WriteTimeout: 200 * time.Millisecond, WriteQueueBytes: 64 << 20, WriteQueueFrames: 1 << 16}, h)
 	_ = dial(t, s, "/ws") // never reads
@@ -657,7 +657,7 @@ func TestServer_StuckWriteIsWriteError(t *testing.T) {
 	})
 }
 
-func TestConn_ConcurrentSendsArriveWhole(t *testing.T) {
+func testConn_ConcurrentSendsArriveWhole(t *testing.T) {
 	h := newRecorder()
 	h.echo = false
 	s := startServer(t, Config{WriteQueueFrames: 1 << 16, WriteQueueBytes: 64 << 20}, h)
@@ -708,4 +708,43 @@ func TestConn_ConcurrentSendsArriveWhole(t *testing.T) {
 	if strings.Repeat("s", 300) != string(shared) {
 		t.Fatal("shared payload was modified")
 	}
+}
+
+// Each test above runs against both gateways.
+
+func TestServer_EchoRoundTrip(t *testing.T) { bothGateways(t, testServer_EchoRoundTrip) }
+func TestServer_RequestHasParamsQueryHeaders(t *testing.T) {
+	bothGateways(t, testServer_RequestHasParamsQueryHeaders)
+}
+func TestServer_ClosesOnBadFrames(t *testing.T) { bothGateways(t, testServer_ClosesOnBadFrames) }
+func TestServer_FragmentedTextReassembled(t *testing.T) {
+	bothGateways(t, testServer_FragmentedTextReassembled)
+}
+func TestServer_ClientPingAnswered(t *testing.T) { bothGateways(t, testServer_ClientPingAnswered) }
+func TestServer_ClientCloseEchoed(t *testing.T)  { bothGateways(t, testServer_ClientCloseEchoed) }
+func TestServer_PeerGoneIsConnectionLost(t *testing.T) {
+	bothGateways(t, testServer_PeerGoneIsConnectionLost)
+}
+func TestServer_PongTimeoutCloses4001(t *testing.T) {
+	bothGateways(t, testServer_PongTimeoutCloses4001)
+}
+func TestServer_PongKeepsAlive(t *testing.T)     { bothGateways(t, testServer_PongKeepsAlive) }
+func TestServer_SlowConsumerClosed(t *testing.T) { bothGateways(t, testServer_SlowConsumerClosed) }
+func TestServer_SlowConsumerGetsCloseFrame(t *testing.T) {
+	bothGateways(t, testServer_SlowConsumerGetsCloseFrame)
+}
+func TestServer_CloseKickedSeenByClient(t *testing.T) {
+	bothGateways(t, testServer_CloseKickedSeenByClient)
+}
+func TestServer_OnOpenMaySendAndClose(t *testing.T) {
+	bothGateways(t, testServer_OnOpenMaySendAndClose)
+}
+func TestServer_UpgradeRejections(t *testing.T) { bothGateways(t, testServer_UpgradeRejections) }
+func TestServer_OriginsAllowed(t *testing.T)    { bothGateways(t, testServer_OriginsAllowed) }
+func TestServer_ShutdownClosesAll(t *testing.T) { bothGateways(t, testServer_ShutdownClosesAll) }
+func TestServer_StuckWriteIsWriteError(t *testing.T) {
+	bothGateways(t, testServer_StuckWriteIsWriteError)
+}
+func TestConn_ConcurrentSendsArriveWhole(t *testing.T) {
+	bothGateways(t, testConn_ConcurrentSendsArriveWhole)
 }

@@ -271,15 +271,23 @@ func (s *Server) upgradeWS(w http.ResponseWriter, r *http.Request) (opened bool)
 			rest = make([]byte, n)
 			_, _ = rw.Reader.Read(rest)
 		}
-		c, err = s.newConn(nc, r.RemoteAddr)
-		_ = nc.Close()
-		if err != nil {
-			s.log.Error("upgrade: raw socket", "conn", r.RemoteAddr, "err", err)
-			return false
-		}
-		if !s.insert(c) {
-			s.goAway(c)
-			return false
+		if s.portable {
+			c = s.newPortableConn(nc, r.RemoteAddr)
+			if !s.insertPortable(c) {
+				s.goAway(c)
+				return false
+			}
+		} else {
+			c, err = s.newConn(nc, r.RemoteAddr)
+			_ = nc.Close()
+			if err != nil {
+				s.log.Error("upgrade: raw socket", "conn", r.RemoteAddr, "err", err)
+				return false
+			}
+			if !s.insert(c) {
+				s.goAway(c)
+				return false
+			}
 		}
 	}
 	if s.draining.Load() {
@@ -316,7 +324,9 @@ func (s *Server) upgradeWS(w http.ResponseWriter, r *http.Request) (opened bool)
 		}
 	}
 
-	if !inEpoll { // the hijack path
+	if s.portable {
+		s.runPortable(c)
+	} else if !inEpoll { // the hijack path
 		if err := s.register(c); err != nil {
 			s.log.Error("epoll add", "conn", c.RemoteAddr(), "err", err)
 			c.mu.Lock()
@@ -366,11 +376,17 @@ func (s *Server) goAway(c *Conn) {
 	var hw hdrWriter
 	var hdr [ws.MaxHeaderSize]byte
 	_ = ws.WriteHeaderBuffer(&hw, ws.Header{Fin: true, OpCode: ws.OpClose, Length: int64(len(body))}, hdr[:])
-	c.writeAll(append(hw.b, body...), s.cfg.WriteTimeout)
-	s.remove(c)
-	s.unregister(c)
 	c.mu.Lock()
 	c.flags |= flagDone
 	c.mu.Unlock()
+	if s.portable {
+		s.writeAllPortable(c, append(hw.b, body...), s.cfg.WriteTimeout)
+		s.remove(c)
+		s.closePortable(c, false)
+		return
+	}
+	c.writeAll(append(hw.b, body...), s.cfg.WriteTimeout)
+	s.remove(c)
+	s.unregister(c)
 	c.closeFD()
 }

@@ -15,6 +15,10 @@ const flushBufBytes = 64 << 10
 // pushFlush puts c on the flush queue. The caller holds c.mu and has set
 // flagScheduled, so c is on the queue at most once.
 func (s *Server) pushFlush(c *Conn) {
+	if s.portable {
+		s.wakePortable(c)
+		return
+	}
 	s.flushMu.Lock()
 	s.flushQ = append(s.flushQ, c)
 	s.flushMu.Unlock()
@@ -60,8 +64,12 @@ type flusher struct {
 	wbuf []byte // argument of doWrite
 }
 
+func newFlusher(s *Server) *flusher {
+	return &flusher{s: s, buf: make([]byte, flushBufBytes), hw: hdrWriter{b: make([]byte, 0, ws.MaxHeaderSize)}}
+}
+
 func (s *Server) flushLoop() {
-	f := &flusher{s: s, buf: make([]byte, flushBufBytes), hw: hdrWriter{b: make([]byte, 0, ws.MaxHeaderSize)}}
+	f := newFlusher(s)
 	batch := make([]*Conn, 0, 64)
 	for {
 		var ok bool
@@ -148,7 +156,11 @@ func (f *flusher) flush(c *Conn) {
 	var n int
 	err := net.ErrClosed
 	if c.acquire() {
-		n, err = flushWrite(uintptr(c.fd), f.wbuf)
+		if s.portable {
+			n, err = s.portableWrite(c, f.wbuf)
+		} else {
+			n, err = flushWrite(uintptr(c.fd), f.wbuf)
+		}
 		c.releaseFD()
 	}
 	wlen := len(f.wbuf)
@@ -171,10 +183,14 @@ func (f *flusher) flush(c *Conn) {
 		c.progress = time.Now().UnixNano()
 	}
 	switch {
-	case (wouldBlock(err) || (err == nil && n < wlen)) && c.flags&flagCutoff != 0:
+	case (wouldBlock(err) || err == errWouldBlock || (err == nil && n < wlen)) && c.flags&flagCutoff != 0:
 		// A slow consumer's close frame does not fit: end it now.
 		c.flags &^= flagScheduled
 		finalizeAs = ReasonSlowConsumer
+	case err == errWouldBlock:
+		// The portable gateway's write timed out: try again (the sweeper
+		// ends a connection whose data does not move for WriteTimeout).
+		s.pushFlush(c)
 	case wouldBlock(err) || (err == nil && n < wlen):
 		// The socket buffer is full: wait for EPOLLOUT.
 		c.flags |= flagBlocked

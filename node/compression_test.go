@@ -17,6 +17,7 @@ import (
 	"github.com/gobwas/ws/wsflate"
 
 	"github.com/hubrt/hub/internal/hubtest"
+	"github.com/hubrt/hub/protocol"
 )
 
 type zclient struct {
@@ -93,8 +94,15 @@ func (c *zclient) send(msg string, compress bool) {
 // member that did not gets it uncompressed; a compressed client message
 // reaches the room.
 func TestCompression_RoomMessageOncePerNode(t *testing.T) {
+	for _, gw := range []string{"epoll", "portable"} {
+		t.Run(gw, func(t *testing.T) { testCompressionOncePerNode(t, gw) })
+	}
+}
+
+func testCompressionOncePerNode(t *testing.T, gateway string) {
 	c := hubtest.Config(t)
 	c.WebSocket.Compression = true
+	c.WebSocket.Gateway = gateway
 	n := hubtest.Start(t, c)
 	before := scrape(t, n.HTTPURL())
 	var members []*zclient
@@ -147,5 +155,41 @@ func TestCompression_RoomMessageOncePerNode(t *testing.T) {
 	// message goes to one compressing member only, still one).
 	if d := value(after, "hub_compressions_total") - value(before, "hub_compressions_total"); d != 2 {
 		t.Errorf("hub_compressions_total grew by %v, want 2", d)
+	}
+}
+
+// A node on the portable gateway serves the client protocol as the epoll
+// one does: joins, room messages, the API, a kick's close code.
+func TestPortableGateway_Node(t *testing.T) {
+	c := hubtest.Config(t)
+	c.WebSocket.Gateway = "portable"
+	n := hubtest.Start(t, c)
+	connects := hubtest.Events(t, hubtest.NATS(t, n.NATSURL()), "hub.events.connect")
+	a := hubtest.Dial(t, n.WSURL()+"?user=alice", nil)
+	b := hubtest.Dial(t, n.WSURL()+"?user=bob", nil)
+	ev, _ := hubtest.NextEvent(t, connects, func(e protocol.Event) bool { return e.User == "bob" })
+	a.Join("r")
+	b.Join("r")
+	a.Send(`{"type":"message","room":"r","data":{"x":1},"id":"m"}`)
+	a.Expect("ack")
+	if m := b.Expect("message"); m.JSON("data") != `{"x":1}` {
+		t.Fatalf("got %v", m["_raw"])
+	}
+	hubtest.HTTP(t, http.MethodPost, n.HTTPURL()+"/api/users/bob/messages", "", `"hi"`)
+	if m := b.Expect("message"); m.JSON("data") != `"hi"` {
+		t.Fatalf("got %v", m["_raw"])
+	}
+	a.Send(`nope`)
+	a.ExpectError(100)
+	_, info := hubtest.HTTP(t, http.MethodGet, n.HTTPURL()+"/api/users/bob", "", "")
+	if info["online"] != true {
+		t.Fatalf("bob: %v", info)
+	}
+	hubtest.Eventually(t, "two connections", func() bool { return n.NumConns() == 2 })
+	if code, _ := hubtest.HTTP(t, http.MethodDelete, n.HTTPURL()+"/api/connections/"+ev.ConnectionID, "", ""); code != http.StatusNoContent {
+		t.Fatalf("DELETE: %d", code)
+	}
+	if code, reason := b.Closed(); code != 4000 || reason != "kicked" {
+		t.Fatalf("kick: %d %q", code, reason)
 	}
 }

@@ -230,6 +230,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		CompressionLevel:    cfg.WebSocket.CompressionLevel,
 		CompressionMinBytes: cfg.WebSocket.CompressionMinBytes,
 		MaxInflatedBytes:    cfg.WebSocket.MaxInflatedBytes,
+		Gateway:             cfg.WebSocket.Gateway,
 	}, handler{n}, n.routes(), n.log)
 	if err != nil {
 		return err
