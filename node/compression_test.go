@@ -1,6 +1,7 @@
 package node_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -8,6 +9,9 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -191,5 +195,108 @@ func TestPortableGateway_Node(t *testing.T) {
 	}
 	if code, reason := b.Closed(); code < 4000 || reason != "kicked" {
 		t.Fatalf("kick: %d %q", code, reason)
+	}
+}
+
+// nodeWS installs the npm package `ws` once into the user's cache and
+// returns its path; it skips (visibly) without node or npm.
+func nodeWS(t *testing.T) (node, module string) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not on PATH: the Node ws compression test needs Node.js")
+	}
+	npm, err := exec.LookPath("npm")
+	if err != nil {
+		t.Skip("npm not on PATH: the Node ws compression test installs the ws package with it")
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		cache = os.TempDir()
+	}
+	dir := filepath.Join(cache, "hub-test", "npm-ws-8.23.0")
+	module = filepath.Join(dir, "node_modules", "ws")
+	if _, err := os.Stat(filepath.Join(module, "package.json")); err == nil {
+		return node, module
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, npm, "install", "--prefix", dir, "--no-audit", "--no-fund", "ws@8.23.0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("npm install ws: %v\n%s", err, out)
+		}
+		t.Skipf("npm install ws failed (offline?): %v\n%s", err, out)
+	}
+	return node, module
+}
+
+// Node's ws package (which offers permessage-deflate, as browsers do)
+// negotiates it with the hub, gets a compressed room message intact and
+// sends a compressed one that reaches the room.
+func TestCompression_NodeWS(t *testing.T) {
+	node, module := nodeWS(t)
+	for _, gw := range []string{"epoll", "portable"} {
+		t.Run(gw, func(t *testing.T) {
+			c := hubtest.Config(t)
+			c.WebSocket.Compression = true
+			c.WebSocket.Gateway = gw
+			n := hubtest.Start(t, c)
+			before := scrape(t, n.HTTPURL())
+			peer, _ := dialZ(t, n.WSURL()+"?user=peer", true)
+			peer.send(`{"type":"join_room","room":"r","id":1}`, false)
+			peer.next()
+
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, node, filepath.Join("testdata", "ws_deflate.cjs"))
+			cmd.Env = append(os.Environ(), "WS_MODULE="+module, "HUB_URL="+n.WSURL()+"?user=nodews")
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			cmd.Stderr = os.Stderr
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			defer func() { _ = cmd.Wait() }()
+			lines := bufio.NewScanner(stdout)
+			next := func() map[string]any {
+				t.Helper()
+				if !lines.Scan() {
+					t.Fatalf("node ended: %v", lines.Err())
+				}
+				var m map[string]any
+				if err := json.Unmarshal(lines.Bytes(), &m); err != nil {
+					t.Fatalf("node said %q", lines.Text())
+				}
+				return m
+			}
+			if m := next(); m["event"] != "open" || !strings.HasPrefix(fmt.Sprint(m["extensions"]), "permessage-deflate") {
+				t.Fatalf("node ws: %v, want permessage-deflate negotiated", m)
+			}
+			if m := next(); m["event"] != "joined" {
+				t.Fatalf("node ws: %v", m)
+			}
+			text := strings.Repeat("compressible ", 300)
+			if status, _ := hubtest.HTTP(t, http.MethodPost, n.HTTPURL()+"/api/rooms/r/messages", "", fmt.Sprintf(`{"text":%q}`, text)); status >= 300 {
+				t.Fatalf("POST: %d", status)
+			}
+			if m := next(); m["event"] != "message" || m["text"] != text[:20] || m["size"] != float64(len(text)+len(`{"text":""}`)) {
+				t.Fatalf("node ws got %v", m)
+			}
+			peer.next() // the API message
+			msg, z, _ := peer.next()
+			if !z || !strings.Contains(string(msg), "from node from node") {
+				t.Fatalf("peer got %.80s (compressed %v), want node's message", msg, z)
+			}
+			if m := next(); m["event"] != "close" {
+				t.Fatalf("node ws: %v", m)
+			}
+			after := scrape(t, n.HTTPURL())
+			if d := value(after, "hub_compression_negotiated_total") - value(before, "hub_compression_negotiated_total"); d != 2 {
+				t.Errorf("hub_compression_negotiated_total grew by %v, want 2", d)
+			}
+		})
 	}
 }
