@@ -57,6 +57,14 @@ type Options struct {
 	// OnError, when set, gets the server's error frames that answer no
 	// request (a rate-limit warning, a failed re-join). It must not block.
 	OnError func(err *Error)
+	// OnRecover, when set, is told for each history room the client joins
+	// again after a reconnect whether the hub replayed every message it
+	// missed (true: nothing is lost, the replayed messages are already on
+	// Messages, before any later one) or could not (false: the history no
+	// longer reaches back, or it was created anew; reload the room's state
+	// from your backend). A resync frame (a hole the hub could not fill)
+	// also reports false. It runs on the client's goroutine and must not block.
+	OnRecover func(room string, recovered bool)
 }
 
 // State is the client's connection state.
@@ -83,9 +91,10 @@ func (s State) String() string {
 
 // Message is a message pushed by the hub.
 type Message struct {
-	Room string          // set when it went to a room this client joined
-	From string          // set by the hub when another user sent it
-	Data json.RawMessage // the payload, any JSON value
+	Room   string          // set when it went to a room this client joined
+	Offset uint64          // its position in the room's history; 0 for rooms without history
+	From   string          // set by the hub when another user sent it
+	Data   json.RawMessage // the payload, any JSON value
 }
 
 // Client is a connection to the hub that may outlive its WebSocket
@@ -105,7 +114,23 @@ type Client struct {
 	cur   *session      // nil while reconnecting
 	ready chan struct{} // closed when cur is set again
 	rooms map[string]bool
-	err   error // why the client ended
+	pos   map[string]position // history rooms: the last position seen
+	err   error               // why the client ended
+}
+
+// position is where a client is in a history room.
+type position struct {
+	epoch  string
+	offset uint64
+}
+
+// Position returns the epoch and offset of the last message (or join ack)
+// the client saw in a history room; ok is false for other rooms.
+func (c *Client) Position(room string) (epoch string, offset uint64, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.pos[room]
+	return p.epoch, p.offset, ok
 }
 
 // Dial connects to the hub at url (ws:// or wss://, with the upgrade path)
@@ -143,6 +168,7 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		quit:  make(chan struct{}),
 		ready: make(chan struct{}),
 		rooms: make(map[string]bool),
+		pos:   make(map[string]position),
 	}
 	s, err := c.dial(ctx)
 	if err != nil {
@@ -218,6 +244,7 @@ func (c *Client) Leave(ctx context.Context, room string) error {
 	if err == nil || errors.As(err, &he) {
 		c.mu.Lock()
 		delete(c.rooms, room)
+		delete(c.pos, room)
 		c.mu.Unlock()
 	}
 	return err
@@ -413,7 +440,14 @@ func (c *Client) reconnect() *session {
 func (c *Client) rejoin(ctx context.Context, s *session) bool {
 	for _, room := range c.Rooms() {
 		id := c.ids.Add(1)
-		b, _ := json.Marshal(map[string]any{"type": "join_room", "room": room, "id": id})
+		f := map[string]any{"type": "join_room", "room": room, "id": id}
+		c.mu.Lock()
+		if p, ok := c.pos[room]; ok {
+			// Recover what was missed while disconnected (SPEC §10).
+			f["since"] = map[string]any{"offset": p.offset, "epoch": p.epoch}
+		}
+		c.mu.Unlock()
+		b, _ := json.Marshal(f)
 		err := s.request(ctx, strconv.FormatUint(id, 10), b)
 		var he *Error
 		switch {
@@ -565,6 +599,29 @@ type serverFrame struct {
 	Room    string          `json:"room"`
 	From    string          `json:"from"`
 	Data    json.RawMessage `json:"data"`
+	// History rooms (SPEC §10).
+	Offset    uint64 `json:"offset"`
+	Epoch     string `json:"epoch"`
+	Recovered *bool  `json:"recovered"`
+}
+
+// track records the position a history room's frame shows.
+func (c *Client) track(f *serverFrame) {
+	if f.Room == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p, ok := c.pos[f.Room]
+	switch {
+	case f.Type == "ack" && f.Epoch != "":
+		// The room's position when the join was answered; what follows
+		// on the socket comes after it.
+		c.pos[f.Room] = position{epoch: f.Epoch, offset: f.Offset}
+	case f.Type == "message" && ok && f.Offset > p.offset:
+		p.offset = f.Offset
+		c.pos[f.Room] = p
+	}
 }
 
 // read reads frames until the connection ends, then fails what is pending.
@@ -641,7 +698,15 @@ func (s *session) readLoop(r io.Reader) error {
 		}
 		switch f.Type {
 		case "ack":
+			c.track(&f)
+			if f.Recovered != nil && c.opts.OnRecover != nil {
+				c.opts.OnRecover(f.Room, *f.Recovered)
+			}
 			s.answer(string(f.ID), nil)
+		case "resync":
+			if c.opts.OnRecover != nil {
+				c.opts.OnRecover(f.Room, false)
+			}
 		case "error":
 			e := &Error{Code: f.Code, Message: f.Message}
 			if (f.ID == nil || !s.answer(string(f.ID), e)) && c.opts.OnError != nil {
@@ -649,7 +714,10 @@ func (s *session) readLoop(r io.Reader) error {
 			}
 		case "message":
 			select {
-			case c.msgs <- Message{Room: f.Room, From: f.From, Data: f.Data}:
+			case c.msgs <- Message{Room: f.Room, Offset: f.Offset, From: f.From, Data: f.Data}:
+				if f.Offset > 0 {
+					c.track(&f)
+				}
 			case <-c.quit:
 				return ErrClosed
 			}

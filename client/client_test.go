@@ -12,6 +12,7 @@ import (
 
 	"github.com/hubrt/hub/client"
 	"github.com/hubrt/hub/internal/hubtest"
+	"github.com/hubrt/hub/namespace"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -229,5 +230,80 @@ func TestClient_DialRefused(t *testing.T) {
 	ln.Close()
 	if _, err := client.Dial(ctxT(t), "ws://"+addr+"/ws", client.Options{}); err == nil {
 		t.Fatal("Dial to a closed port succeeded")
+	}
+}
+
+// SPEC §10: the client remembers each history room's position and, on
+// reconnect, recovers what it missed and says whether it could.
+func TestClient_RecoversHistoryRooms(t *testing.T) {
+	cfg := hubtest.Config(t)
+	cfg.Namespaces = []namespace.Namespace{{Name: "chat", Rooms: []string{"chat.>"}, Anonymous: true,
+		History: &namespace.History{Size: 100, MaxBytes: -1, Storage: namespace.StorageMemory}}}
+	n := hubtest.Start(t, cfg)
+
+	var mu sync.Mutex
+	allow := make(chan struct{})
+	close(allow)
+	var conn net.Conn
+	recovered := make(chan bool, 4)
+	c := dial(t, n.WSURL(), client.Options{
+		Reconnect: true, MinDelay: 20 * time.Millisecond, MaxDelay: 50 * time.Millisecond,
+		NetDial: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			mu.Lock()
+			gate := allow
+			mu.Unlock()
+			<-gate
+			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			mu.Lock()
+			conn = nc
+			mu.Unlock()
+			return nc, err
+		},
+		OnRecover: func(room string, ok bool) { recovered <- ok },
+	})
+	ctx := ctxT(t)
+	if err := c.Join(ctx, "chat.r"); err != nil {
+		t.Fatal(err)
+	}
+	publish := func(v string) {
+		if code, _ := hubtest.HTTP(t, "POST", n.HTTPURL()+"/api/rooms/chat.r/messages", "", v); code != 202 {
+			t.Fatalf("publish: %d", code)
+		}
+	}
+	publish("1")
+	if m := next(t, c); string(m.Data) != "1" || m.Offset == 0 {
+		t.Fatalf("got %+v, want 1 with an offset", m)
+	}
+	// Cut the connection and keep the client out while 3 messages go by.
+	mu.Lock()
+	allow = make(chan struct{})
+	cut := conn
+	mu.Unlock()
+	cut.Close()
+	hubtest.Eventually(t, "the hub to see the client gone", func() bool { return n.NumConns() == 0 })
+	for _, v := range []string{"2", "3", "4"} {
+		publish(v)
+	}
+	mu.Lock()
+	close(allow)
+	mu.Unlock()
+	var last uint64
+	for _, want := range []string{"2", "3", "4"} {
+		m := next(t, c)
+		if string(m.Data) != want || m.Offset <= last {
+			t.Fatalf("got %+v, want %s after offset %d", m, want, last)
+		}
+		last = m.Offset
+	}
+	select {
+	case ok := <-recovered:
+		if !ok {
+			t.Fatal("OnRecover(false), want true")
+		}
+	case <-time.After(hubtest.Wait):
+		t.Fatal("OnRecover not called")
+	}
+	if _, off, ok := c.Position("chat.r"); !ok || off != last {
+		t.Fatalf("Position = %d %v, want %d", off, ok, last)
 	}
 }

@@ -145,6 +145,15 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
+	if cfg.Node.Demo && len(cfg.Namespaces) == 0 {
+		// The demo shows history and recovery at once: every room keeps
+		// its last 100 messages, in memory.
+		nss, _ = namespace.New([]namespace.Namespace{{
+			Name: "demo", Rooms: []string{">"}, Anonymous: true,
+			History: &namespace.History{Size: 100, MaxBytes: 64 << 20, Storage: namespace.StorageMemory},
+		}})
+		n.log.Info("demo: every room keeps its last 100 messages in memory (history); a namespace in the config replaces this")
+	}
 	n.namespaces = nss
 	if n.jsClustered() {
 		// Clustered JetStream must start with its routes: gossip first.

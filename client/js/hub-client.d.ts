@@ -56,6 +56,8 @@ export interface HubMessage<T = unknown> {
   room?: string;
   /** Set by the server when another user sent it to this user or room. */
   from?: string;
+  /** Its position in the room's history (rooms of a namespace with history only). */
+  offset?: number;
   /** The whole frame as received. */
   frame: Record<string, unknown>;
 }
@@ -111,6 +113,13 @@ export interface HubClientEvents {
   open: (info: { reconnected: boolean }) => void;
   close: (info: { code: number; reason: string; willReconnect: boolean }) => void;
   reconnecting: (info: { attempt: number; delay: number }) => void;
+  /**
+   * After a reconnect, for each history room joined again: recovered true
+   * means every missed message was replayed (already emitted, in order);
+   * false means the history no longer reaches back (or was created anew, or
+   * a resync frame announced a hole): reload the room's state from your backend.
+   */
+  recovered: (info: { room: string; recovered: boolean; resync?: boolean }) => void;
 }
 
 export declare class HubClient {
@@ -124,7 +133,9 @@ export declare class HubClient {
   connect(): Promise<void>;
   /** Close for good: no reconnect; pending requests fail with "closed". */
   close(code?: number, reason?: string): void;
-  join(room: string): Promise<void>;
+  join(room: string, opts?: { since?: { offset: number; epoch: string } }): Promise<void>;
+  /** The last position seen in a history room (sent as "since" when rejoining); undefined for other rooms. */
+  position(room: string): { epoch: string; offset: number } | undefined;
   leave(room: string): Promise<void>;
   send(data: unknown, opts?: { room?: string; user?: string }): Promise<void>;
   sendToRoom(room: string, data: unknown): Promise<void>;

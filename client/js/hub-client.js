@@ -115,6 +115,7 @@ export class HubClient {
     this._listeners = new Map(); // event -> Set<fn>
     this._roomListeners = new Map(); // room -> Set<fn>
     this._rooms = new Set(); // rooms the app wants to be in
+    this._pos = new Map(); // history rooms: room -> { epoch, offset } last seen
     this._pending = new Map(); // id -> request
     this._queue = []; // requests not yet written, in order
     this._nextId = 0;
@@ -194,17 +195,38 @@ export class HubClient {
     this._finish(code, reason, false);
   }
 
-  /** join joins room; the promise is resolved by the server's ack. */
-  join(room) {
+  /**
+   * join joins room; the promise is resolved by the server's ack. In a
+   * history room, opts.since ({ offset, epoch }, e.g. a position() saved
+   * earlier) asks for the messages after it first ("recovered" tells).
+   */
+  join(room, opts = {}) {
     this._rooms.add(room);
-    return this._request({ type: 'join_room', room }, 'join', room).catch((err) => {
+    const f = { type: 'join_room', room };
+    if (opts.since && typeof opts.since.offset === 'number') {
+      // Recover from a position kept elsewhere (another client, storage).
+      this._pos.set(room, { epoch: String(opts.since.epoch ?? ''), offset: opts.since.offset });
+      f.since = { offset: opts.since.offset, epoch: String(opts.since.epoch ?? '') };
+    }
+    return this._request(f, 'join', room).catch((err) => {
       if (typeof err.code === 'number') this._rooms.delete(room);
       throw err;
     });
   }
 
+  /**
+   * position returns the epoch and offset of the last message (or join ack)
+   * seen in a history room, or undefined for other rooms. The client sends
+   * it as "since" when it joins the room again after a reconnect.
+   */
+  position(room) {
+    const p = this._pos.get(room);
+    return p ? { ...p } : undefined;
+  }
+
   /** leave leaves room; the promise is resolved by the server's ack. */
   leave(room) {
+    this._pos.delete(room);
     if (!this._rooms.delete(room) && this._state !== State.OPEN) {
       return Promise.resolve();
     }
@@ -416,13 +438,21 @@ export class HubClient {
     for (const w of waiters) w.resolve();
   }
 
+  // _joinFrame is a join that recovers what was missed in a history room.
+  _joinFrame(room, id) {
+    const f = { type: 'join_room', room, id };
+    const p = this._pos.get(room);
+    if (p) f.since = { offset: p.offset, epoch: p.epoch };
+    return f;
+  }
+
   _rejoin(room) {
     const id = ++this._nextId;
     const r = {
       id,
       kind: 'rejoin',
       room,
-      text: JSON.stringify({ type: 'join_room', room, id }),
+      text: JSON.stringify(this._joinFrame(room, id)),
       resolve: () => {},
       reject: (err) => {
         if (typeof err.code === 'number') {
@@ -474,6 +504,11 @@ export class HubClient {
     if (!f || typeof f !== 'object') return;
     switch (f.type) {
       case 'ack': {
+        if (typeof f.room === 'string' && typeof f.epoch === 'string' && typeof f.offset === 'number') {
+          // A history room's position when the join was answered.
+          this._pos.set(f.room, { epoch: f.epoch, offset: f.offset });
+          if (typeof f.recovered === 'boolean') this._emit('recovered', { room: f.room, recovered: f.recovered });
+        }
         const r = this._pending.get(f.id);
         if (r) {
           this._pending.delete(f.id);
@@ -495,9 +530,18 @@ export class HubClient {
         }
         return;
       }
+      case 'resync': {
+        if (typeof f.room === 'string') this._emit('recovered', { room: f.room, recovered: false, resync: true });
+        return;
+      }
       case 'message': {
         const msg = { data: f.data, frame: f };
         if (f.room !== undefined) msg.room = f.room;
+        if (typeof f.offset === 'number') {
+          msg.offset = f.offset;
+          const p = this._pos.get(f.room);
+          if (p && f.offset > p.offset) p.offset = f.offset;
+        }
         if (f.from !== undefined) msg.from = f.from;
         if (msg.room !== undefined) {
           const set = this._roomListeners.get(msg.room);

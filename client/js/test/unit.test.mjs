@@ -268,3 +268,35 @@ test('validName follows the hub rule', () => {
   for (const s of ['a', 'room-1', 'a.b', 'x:y@z_']) assert.ok(validName(s), s);
   for (const s of ['', '.a', 'a.', 'a..b', 'a b', 'é', 'x'.repeat(129)]) assert.ok(!validName(s), s);
 });
+
+test('history rooms: the position is kept and sent as since on rejoin; recovered is emitted', async () => {
+  const c = fake();
+  c.connect();
+  await eventually('socket', () => FakeWebSocket.last());
+  let ws = FakeWebSocket.last();
+  ws.open();
+  const j = c.join('chat.a');
+  ws.push({ type: 'ack', id: ws.sent[0].id, room: 'chat.a', epoch: 'e1', offset: 7 });
+  await j;
+  const got = [];
+  c.on('message', (m) => got.push(m.offset));
+  ws.push({ type: 'message', room: 'chat.a', offset: 9, data: 1 });
+  await eventually('message', () => got.length === 1);
+  assert.deepEqual(c.position('chat.a'), { epoch: 'e1', offset: 9 });
+  const closed = next(c, 'close');
+  ws.drop(1001, 'shutdown');
+  await closed;
+  await eventually('second socket', () => FakeWebSocket.instances.length === 2);
+  ws = FakeWebSocket.last();
+  ws.open();
+  assert.deepEqual(ws.sent[0].since, { offset: 9, epoch: 'e1' });
+  const rec = next(c, 'recovered');
+  ws.push({ type: 'message', room: 'chat.a', offset: 12, data: 2 });
+  ws.push({ type: 'ack', id: ws.sent[0].id, room: 'chat.a', epoch: 'e1', offset: 12, recovered: true });
+  assert.deepEqual(await rec, { room: 'chat.a', recovered: true });
+  assert.deepEqual(got, [9, 12]);
+  const lost = next(c, 'recovered');
+  ws.push({ type: 'resync', room: 'chat.a' });
+  assert.deepEqual(await lost, { room: 'chat.a', recovered: false, resync: true });
+  c.close();
+});
