@@ -315,8 +315,8 @@ func (s *Store) PublishAsync(room, from, exclude string, data []byte, done func(
 
 // Read returns the room's stored messages from offset from on (inclusive;
 // 0 = from the start), at most limit (0 = all), and the room's last offset.
-// It blocks on JetStream requests (one per message: the room's history is
-// bounded by its size).
+// It blocks on JetStream requests (the room's last message, then batches
+// of its messages through an ordered consumer on the stream leader).
 func (s *Store) Read(ctx context.Context, room string, from uint64, limit int) Read {
 	st, err := s.lookup(room)
 	if err != nil {
@@ -336,23 +336,54 @@ func (s *Store) Read(ctx context.Context, room string, from uint64, limit int) R
 		return r
 	}
 	r.Last = last.Sequence
-	seq := max(from, 1)
-	var prev uint64
-	for seq <= r.Last && (limit <= 0 || len(r.Msgs) < limit) {
-		m, err := st.stream.GetMsg(rctx, seq, jetstream.WithGetMsgSubject(subj))
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			break
+	if from > r.Last {
+		r.Count = 0
+		return r
+	}
+	// An ordered consumer streams the room's messages from the leader in
+	// batches: one request per batch, not per message.
+	cons, err := st.stream.OrderedConsumer(rctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{subj}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq: max(from, 1), InactiveThreshold: 5 * time.Second,
+	})
+	if err != nil {
+		r.Err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return r
+	}
+	var prev, seq uint64
+	for seq < r.Last && (limit <= 0 || len(r.Msgs) < limit) {
+		n := 256
+		if limit > 0 {
+			n = min(n, limit-len(r.Msgs))
 		}
+		batch, err := cons.Fetch(n, jetstream.FetchMaxWait(2*time.Second))
 		if err != nil {
 			r.Err = fmt.Errorf("%w: %w", ErrUnavailable, err)
 			return r
 		}
-		if m.Sequence == from {
-			r.Reaches = true
+		got := 0
+		for m := range batch.Messages() {
+			meta, err := m.Metadata()
+			if err != nil {
+				continue
+			}
+			got++
+			seq = meta.Sequence.Stream
+			if seq == from {
+				r.Reaches = true
+			}
+			h := m.Headers()
+			r.Msgs = append(r.Msgs, Stored{Seq: seq, Prev: prev, Data: m.Data(), Time: meta.Timestamp,
+				From: h.Get(HeaderFrom), Exclude: h.Get(HeaderExclude)})
+			prev = seq
 		}
-		r.Msgs = append(r.Msgs, stored(m, prev))
-		prev = m.Sequence
-		seq = m.Sequence + 1
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
+			r.Err = fmt.Errorf("%w: %w", ErrUnavailable, err)
+			return r
+		}
+		if got == 0 {
+			break // trimmed meanwhile
+		}
 	}
 	if from == 0 {
 		r.Reaches = true
@@ -374,13 +405,6 @@ func (s *Store) Count(ctx context.Context, room string) (int, error) {
 		return 0, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return int(info.State.Subjects[s.Subject(room)]), nil
-}
-
-func stored(m *jetstream.RawStreamMsg, prev uint64) Stored {
-	return Stored{
-		Seq: m.Sequence, Prev: prev, Data: m.Data, Time: m.Time,
-		From: m.Header.Get(HeaderFrom), Exclude: m.Header.Get(HeaderExclude),
-	}
 }
 
 // Purge deletes the room's history (DELETE /api/rooms/{room}/history).
