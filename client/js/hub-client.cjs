@@ -198,10 +198,20 @@ class HubClient {
     this._finish(code, reason, false);
   }
 
-  /** join joins room; the promise is resolved by the server's ack. */
-  join(room) {
+  /**
+   * join joins room; the promise is resolved by the server's ack. In a
+   * history room, opts.since ({ offset, epoch }, e.g. a position() saved
+   * earlier) asks for the messages after it first ("recovered" tells).
+   */
+  join(room, opts = {}) {
     this._rooms.add(room);
-    return this._request({ type: 'join_room', room }, 'join', room).catch((err) => {
+    const f = { type: 'join_room', room };
+    if (opts.since && typeof opts.since.offset === 'number') {
+      // Recover from a position kept elsewhere (another client, storage).
+      this._pos.set(room, { epoch: String(opts.since.epoch ?? ''), offset: opts.since.offset });
+      f.since = { offset: opts.since.offset, epoch: String(opts.since.epoch ?? '') };
+    }
+    return this._request(f, 'join', room).catch((err) => {
       if (typeof err.code === 'number') this._rooms.delete(room);
       throw err;
     });
