@@ -416,6 +416,9 @@ func checkCommon(t *testing.T, r *rendered, e expect) {
 		if m.Namespace != namespace && (r.dashboard == nil || m.Name != r.dashboard.Name) {
 			t.Errorf("%s %s: namespace %q, want %q", r.kinds[i], m.Name, m.Namespace, namespace)
 		}
+		if r.testPod != nil && m == &r.testPod.ObjectMeta {
+			continue // checkTestPod: deliberately not the hub's selector labels
+		}
 		if m.Labels["app.kubernetes.io/name"] != "hub" || m.Labels["app.kubernetes.io/instance"] != release {
 			t.Errorf("%s %s: missing chart labels: %v", r.kinds[i], m.Name, m.Labels)
 		}
@@ -1167,6 +1170,24 @@ func checkTestPod(t *testing.T, r *rendered, wantURL, wantPath string, env map[s
 	}
 	if sc := c.SecurityContext; sc == nil || sc.ReadOnlyRootFilesystem == nil || !*sc.ReadOnlyRootFilesystem {
 		t.Error("test pod container without the read-only securityContext")
+	}
+	// Nothing that selects hub pods selects the test pod.
+	podLabels := labels.Set(p.Labels)
+	if sel, _ := metav1.LabelSelectorAsSelector(r.statefulSet.Spec.Selector); sel.Matches(podLabels) {
+		t.Error("the StatefulSet's selector matches the test pod")
+	}
+	for _, svc := range r.services {
+		if labels.SelectorFromSet(svc.Spec.Selector).Matches(podLabels) {
+			t.Errorf("service %s selects the test pod", svc.Name)
+		}
+	}
+	if r.pdb != nil {
+		if sel, _ := metav1.LabelSelectorAsSelector(r.pdb.Spec.Selector); sel.Matches(podLabels) {
+			t.Error("the PodDisruptionBudget counts the test pod")
+		}
+	}
+	if p.Labels["app.kubernetes.io/instance"] != release {
+		t.Errorf("test pod labels %v", p.Labels)
 	}
 }
 
