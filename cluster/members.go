@@ -60,6 +60,13 @@ type Members struct {
 	wg     sync.WaitGroup
 	left   atomic.Bool
 	alive  atomic.Int64
+
+	// mu guards nodes, the alive members' metadata as the event delegate
+	// saw it. memberlist's Members() hands out pointers to nodes that its
+	// gossip goroutines go on changing; the delegate runs under
+	// memberlist's own lock, so copying there is the race-free way.
+	mu    sync.Mutex
+	nodes map[string]NodeMeta
 }
 
 // StartMembers starts gossip and joins the configured peers. Failing to
@@ -210,15 +217,35 @@ func (m *Members) Joined() bool {
 	return m.joined.Load()
 }
 
-// Nodes lists the alive members and their metadata.
+// Nodes lists the alive members and their metadata. It is safe for
+// concurrent use.
 func (m *Members) Nodes() map[string]NodeMeta {
-	out := map[string]NodeMeta{}
-	for _, n := range m.ml.Members() {
-		var meta NodeMeta
-		_ = json.Unmarshal(n.Meta, &meta)
-		out[n.Name] = meta
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string]NodeMeta, len(m.nodes))
+	for k, v := range m.nodes {
+		out[k] = v
 	}
 	return out
+}
+
+// track records a member's metadata (alive) or forgets it.
+func (m *Members) track(n *memberlist.Node, alive bool) NodeMeta {
+	var meta NodeMeta
+	if alive {
+		_ = json.Unmarshal(n.Meta, &meta)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.nodes == nil {
+		m.nodes = map[string]NodeMeta{}
+	}
+	if alive {
+		m.nodes[n.Name] = meta
+	} else {
+		delete(m.nodes, n.Name)
+	}
+	return meta
 }
 
 // Addr is the gossip address others join.
@@ -265,11 +292,10 @@ func (e eventDelegate) post(f func()) {
 
 func (e eventDelegate) NotifyJoin(n *memberlist.Node) {
 	metrics.ClusterMembers.Set(float64(e.m.alive.Add(1)))
+	meta := e.m.track(n, true)
 	if n.Name == e.m.o.Name {
 		return
 	}
-	var meta NodeMeta
-	_ = json.Unmarshal(n.Meta, &meta)
 	e.m.log.Info("node joined", "peer", n.Name, "addr", n.Address())
 	if e.m.o.OnJoin != nil {
 		name := n.Name
@@ -279,6 +305,7 @@ func (e eventDelegate) NotifyJoin(n *memberlist.Node) {
 
 func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
 	metrics.ClusterMembers.Set(float64(e.m.alive.Add(-1)))
+	e.m.track(n, false)
 	if n.Name == e.m.o.Name {
 		return
 	}
@@ -290,7 +317,7 @@ func (e eventDelegate) NotifyLeave(n *memberlist.Node) {
 	}
 }
 
-func (e eventDelegate) NotifyUpdate(*memberlist.Node) {}
+func (e eventDelegate) NotifyUpdate(n *memberlist.Node) { e.m.track(n, true) }
 
 // logWriter sends memberlist's log lines to slog: errors and warnings as
 // such, the rest at debug.
