@@ -306,8 +306,10 @@ async function showRoom(room) {
     const p = await api('GET', `/api/rooms/${encodeURIComponent(room)}/presence`);
     const members = p.members || [];
     $('#presence-count').textContent = `${num(p.count ?? members.length)}${p.complete === false ? ', incomplete' : ''}`;
-    $('#presence-list').innerHTML = members.map((m) => `<li title="${esc((m.connections || m.connection_ids || []).join(', '))}">${esc(m.user || 'anonymous')}</li>`).join('') ||
-      '<li class="muted">nobody</li>';
+    $('#presence-list').innerHTML = members.map((m) => {
+      const conns = (m.connections || []).map((c) => (typeof c === 'string' ? c : `${c.id} on ${c.node}`));
+      return `<li title="${esc(conns.join(', '))}">${esc(m.user || 'anonymous')}${conns.length > 1 ? ' ×' + conns.length : ''}</li>`;
+    }).join('') || (p.count ? `<li class="muted">${num(p.count)} members (above max_list: counts only)</li>` : '<li class="muted">nobody</li>');
     $('#room-presence').hidden = false;
   } catch (e) {
     $('#room-presence').hidden = missingRoute(e);
