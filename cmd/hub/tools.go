@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hubrt/hub/cluster"
 	"github.com/hubrt/hub/config"
@@ -107,6 +110,33 @@ Flags:
 	}
 	defer nc.Close()
 	full := *prefix + "." + subject
+	if strings.HasPrefix(subject, "room.") {
+		// A room with history (SPEC §10) is stored first: a JetStream
+		// publish, whose acknowledgement carries the offset.
+		js, err := jetstream.New(nc)
+		if err != nil {
+			fmt.Fprintf(stderr, "hub publish: %v\n", err)
+			return 1
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_, err = js.StreamNameBySubject(ctx, full)
+		switch {
+		case err == nil:
+			ack, err := js.Publish(ctx, full, data)
+			if err != nil {
+				fmt.Fprintf(stderr, "hub publish: not stored, not delivered (history unavailable): %v\n", err)
+				return 1
+			}
+			fmt.Fprintf(stdout, "stored %d bytes in %s at offset %d\n", len(data), full, ack.Sequence)
+			return 0
+		case errors.Is(err, jetstream.ErrStreamNotFound), errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount), errors.Is(err, nats.ErrNoResponders):
+			// No history for this room: a plain publish.
+		default:
+			fmt.Fprintf(stderr, "hub publish: cannot tell whether room %s keeps history (JetStream did not answer): %v\n", rest0(subject), err)
+			return 1
+		}
+	}
 	if err := nc.Publish(full, data); err != nil {
 		fmt.Fprintf(stderr, "hub publish: %v\n", err)
 		return 1
@@ -119,13 +149,15 @@ Flags:
 	return 0
 }
 
+func rest0(subject string) string { return strings.TrimPrefix(subject, "room.") }
+
 func cmdToken(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hub token", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	secret := fs.String("secret", os.Getenv("HUB_JWT_SECRET"), "HS256 secret, the hub's jwt_secret (env HUB_JWT_SECRET; default: from -config)")
 	cfgFile := fs.String("config", os.Getenv("HUB_CONFIG"), "hub config file to read auth.jwt_secret from (env HUB_CONFIG)")
 	user := fs.String("user", "", "the user (the token's sub); may also be given as the argument")
-	rooms := fs.String("rooms", "", "comma-separated room patterns the token may join, e.g. \"chat.*,news\" (default: any room)")
+	rooms := fs.String("rooms", "", "comma-separated room patterns the token may join (\"*\" one dot-separated token, \">\" the rest), e.g. \"chat.>,news\" (default: any room)")
 	ttl := fs.Duration("ttl", 24*time.Hour, "how long the token is valid")
 	fs.Usage = func() {
 		fmt.Fprint(stderr, "Usage: hub token [flags] -user USER   (or: hub token [flags] USER)\n\nPrints a JWT (HS256) whose sub is USER, signed with the hub's configured secret,\nfor development and tests.\n\nFlags:\n")
