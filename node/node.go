@@ -517,6 +517,13 @@ func (n *Node) teardown() {
 	n.quitOnce.Do(func() { close(n.quit) })
 	n.bg.Wait()
 	n.stopHistory()
+	if n.backends != nil {
+		// Drained already on a graceful Shutdown; after a failed Start,
+		// this stops the webhook lanes at once.
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		_ = n.backends.shutdown(ctx)
+	}
 	if n.metricsSrv != nil {
 		_ = n.metricsSrv.Close()
 	}
