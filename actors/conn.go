@@ -431,11 +431,32 @@ func (c *Conn) connected() {
 	// connect event carries.
 	now := c.sys.opts.Now()
 	c.connectedAt.Store(now.UnixNano())
-	ev := c.appendEventAt(nil, protocol.EventConnect, now, nil)
-	c.sys.event(protocol.EventConnect, ev, "")
+	c.publishAt(protocol.EventConnect, now, nil, false)
 	if h := c.sys.opts.Connected; h != nil && !c.cut {
 		h(c)
 	}
+}
+
+// publish encodes the event named event about this connection, with x's
+// extra fields, and publishes it, unless nobody wants it (Options.Wanted).
+// withReply gives it the connection's reply subject.
+func (c *Conn) publish(event string, x *protocol.EventExtra, withReply bool) {
+	c.publishAt(event, c.sys.opts.Now(), x, withReply)
+}
+
+// publishAt is publish timed at.
+func (c *Conn) publishAt(event string, at time.Time, x *protocol.EventExtra, withReply bool) {
+	s := c.sys
+	bus, local := s.wants(event)
+	if !bus && !local {
+		s.event(event, nil, "", false, false)
+		return
+	}
+	reply := ""
+	if withReply {
+		reply = s.opts.Bus.ReplySubject(c.ID())
+	}
+	s.event(event, c.appendEventAt(nil, event, at, x), reply, bus, local)
 }
 
 // appendEvent appends the event named event about this connection, with x's
@@ -585,8 +606,7 @@ func (c *Conn) join(f *protocol.Frame, ask bool) {
 
 // messageEvent publishes the message event of a client's message frame.
 func (s *System) messageEvent(c *Conn, f *protocol.Frame, id string) {
-	ev := c.appendEvent(nil, protocol.EventMessage, &protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User})
-	s.event(protocol.EventMessage, ev, s.opts.Bus.ReplySubject(id))
+	c.publish(protocol.EventMessage, &protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User}, true)
 }
 
 // stored answers a client's message to a history room once the store has.
@@ -634,10 +654,9 @@ func (c *Conn) end(reason string) {
 		s.users.leave(c.user, c, nil)
 	}
 	s.root.Send(s.all, &leaveReq{member: c})
-	ev := c.appendEvent(nil, protocol.EventDisconnect, &protocol.EventExtra{Reason: reason})
+	c.publish(protocol.EventDisconnect, &protocol.EventExtra{Reason: reason}, false)
 	s.metas.release(c.meta)
 	c.meta = ""
-	s.event(protocol.EventDisconnect, ev, "")
 	metrics.Disconnections.WithLabelValues(reason).Inc()
 	s.conns.delete(c.seq)
 	s.nconns.Add(-1)

@@ -212,3 +212,33 @@ func TestConn_InfoPeer(t *testing.T) {
 		}
 	}
 }
+
+// An event nobody wants is not published; one that only OnEvent wants
+// reaches only OnEvent.
+func TestEvents_Wanted(t *testing.T) {
+	var mu sync.Mutex
+	var local []string
+	want := map[string][2]bool{protocol.EventConnect: {true, false}, protocol.EventMessage: {false, true}, protocol.EventDisconnect: {false, false}}
+	b := &bus{subs: map[string]bool{}}
+	s := New(Options{Node: "n1", Bus: b, ClientPublish: true,
+		OnEvent: func(event string, payload []byte, reply string) {
+			mu.Lock()
+			local = append(local, event)
+			mu.Unlock()
+		},
+		Wanted: func(event string) (bool, bool) { w := want[event]; return w[0], w[1] },
+	})
+	b.sys = s
+	t.Cleanup(s.Shutdown)
+	c := s.Open(&sink{}, &OpenRequest{})
+	c.Frame(&protocol.Frame{Type: protocol.TypeMessage, Data: []byte(`1`)})
+	c.Closed("client_close")
+	eventually(t, "the connection to end", func() bool { return s.NumConns() == 0 })
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	mu.Lock()
+	defer mu.Unlock()
+	if fmt.Sprint(b.events) != "[connect]" || fmt.Sprint(local) != "[message]" {
+		t.Fatalf("bus got %v, OnEvent %v; want [connect] and [message]", b.events, local)
+	}
+}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/asynkron/protoactor-go/actor"
 
+	"github.com/hubrt/hub/metrics"
 	"github.com/hubrt/hub/namespace"
 	"github.com/hubrt/hub/protocol"
 )
@@ -140,6 +141,12 @@ type Options struct {
 	// its connect event. It runs on the connection's actor and must not
 	// block.
 	Connected func(c *Conn)
+	// Wanted, when set, is asked before an event is encoded who has a use
+	// for it: bus, someone subscribes to it (Bus.Event is called only
+	// then); local, OnEvent has a use for it (it is called only then). An
+	// event nobody wants is not encoded at all. Nil: both, always. It runs
+	// on the connection's actor, for every event, and must be cheap.
+	Wanted func(event string) (bus, local bool)
 }
 
 // Token is what a verified refresh token says.
@@ -567,10 +574,26 @@ func (s *System) Wait(ctx context.Context) error {
 	}
 }
 
-func (s *System) event(name string, payload []byte, reply string) {
-	s.opts.Bus.Event(name, payload, reply)
-	if h := s.opts.OnEvent; h != nil {
-		h(name, payload, reply)
+// wants says whether the event named name is wanted on the bus and by
+// OnEvent (Options.Wanted).
+func (s *System) wants(name string) (bus, local bool) {
+	if s.opts.Wanted == nil {
+		return true, s.opts.OnEvent != nil
+	}
+	bus, local = s.opts.Wanted(name)
+	return bus, local && s.opts.OnEvent != nil
+}
+
+// event publishes an event to those who want it (see wants); the caller
+// encodes it only when one of them does.
+func (s *System) event(name string, payload []byte, reply string, bus, local bool) {
+	if bus {
+		s.opts.Bus.Event(name, payload, reply)
+	}
+	if local {
+		s.opts.OnEvent(name, payload, reply)
+	} else if !bus {
+		metrics.EventsUnwanted.WithLabelValues(name).Inc()
 	}
 }
 

@@ -37,6 +37,8 @@ var (
 		Name: "hub_routed_messages_total", Help: "Messages received from NATS for local delivery, by target kind."}, []string{"kind"})
 	Events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hub_events_published_total", Help: "Events published for backends, by event."}, []string{"event"})
+	EventsUnwanted = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_events_unwanted_total", Help: "Events neither encoded nor published: no subscriber on NATS, no flow from a ws source, no backend taking them, by event."}, []string{"event"})
 	Replies = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hub_replies_total", Help: "Backend replies delivered to connections."})
 	APIRequests = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -87,7 +89,7 @@ func init() {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{Namespace: "hub"}),
 		Connections, ConnectionsAccepted, SSERejected, Disconnections, Rooms, Users,
-		ClientFrames, ClientErrors, Deliveries, DeliveriesDropped, Routed, Events, Replies,
+		ClientFrames, ClientErrors, Deliveries, DeliveriesDropped, Routed, Events, EventsUnwanted, Replies,
 		APIRequests, FlowMessages, ClusterMembers, NATSConnected, NATSSubscriptions, NATSDropped, NATSErrors, FanoutSeconds,
 		HistoryRecoveries, HistoryGaps, HistoryDuplicates, HistoryResyncs, HistoryPublishes,
 		SlowConsumers, BuildInfo,

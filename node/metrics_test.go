@@ -48,6 +48,8 @@ func TestMetrics(t *testing.T) {
 		}
 	}
 
+	// A backend subscribes: events nobody subscribes to are not published.
+	hubtest.Events(t, hubtest.NATS(t, n.NATSURL()), "hub.events.>")
 	a := hubtest.Dial(t, n.WSURL()+"?user=alice", nil)
 	b := hubtest.Dial(t, n.WSURL()+"?user=bob", nil)
 	a.Join("r")

@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -62,6 +63,11 @@ type Node struct {
 	queries  *queries
 	members  *cluster.Members // nil without gossip
 	peers    peers
+
+	// The embedded server's account of the node's connection, nil with an
+	// external NATS, and the subjects of the connection events (events.go).
+	eventAcc      *server.Account
+	eventSubjects [3]string
 
 	bg       sync.WaitGroup // goroutines of the cluster membership; stopped by quit
 	quit     chan struct{}
@@ -180,6 +186,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.backends.decidesJoins() {
 		authorizeJoin = n.backends.authorizeJoin
 	}
+	n.findEventAccount()
 	n.sys = actors.New(actors.Options{
 		AuthorizeJoin:     authorizeJoin,
 		History:           hist,
@@ -197,6 +204,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		MaxConnectionAge:  cfg.WebSocket.MaxConnectionAge,
 		Refresh:           n.auth.refresh,
 		Connected:         n.connected,
+		Wanted:            n.eventWants,
 	})
 	n.bus, err = cluster.NewBus(cluster.BusOptions{
 		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Node: cfg.Node.Name, Logger: n.log,
@@ -563,6 +571,8 @@ func (n *Node) Event(event string, payload []byte, reply string) { n.bus.Event(e
 
 func (n *Node) ReplySubject(connID string) string { return n.bus.ReplySubject(connID) }
 
+// onEvent hands an event to the flows and backends that take it; what it
+// hands events to, eventWants must know (events.go).
 func (n *Node) onEvent(event string, payload []byte, reply string) {
 	if n.flows != nil {
 		n.flows.onEvent(event, payload, reply)
