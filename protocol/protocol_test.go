@@ -237,13 +237,22 @@ func FuzzDecodeReply(f *testing.F) {
 	})
 }
 
+// BenchmarkDecodeMessage decodes a client message frame with Decode (the
+// single pass) and with encoding/json (decodeJSON), in the same run.
 func BenchmarkDecodeMessage(b *testing.B) {
 	in := []byte(`{"type":"message","room":"orders","id":12,"data":{"text":"hello world","n":42}}`)
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := Decode(in); err != nil {
-			b.Fatal(err)
-		}
+	for _, p := range []struct {
+		name   string
+		decode func([]byte) (*Frame, error)
+	}{{"path=scan", Decode}, {"path=json", decodeJSON}} {
+		b.Run(p.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := p.decode(in); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }
 
