@@ -33,70 +33,11 @@ type rawSince struct {
 // malformed input included, goes through encoding/json, with the same
 // result either way (FuzzDecodeFast).
 func Decode(b []byte) (*Frame, error) {
-	if s, ok := scanFrame(b); ok {
-		return decodeScanned(&s)
+	var r rawFrame
+	if scanFrame(b, &r) {
+		return finish(&r)
 	}
 	return decodeJSON(b)
-}
-
-// decodeScanned is decodeJSON's checks on what scanFrame found.
-func decodeScanned(s *scanned) (*Frame, error) {
-	f := &Frame{}
-	if s.id != nil {
-		if !validID(s.id) {
-			return nil, ErrInvalidID
-		}
-		f.ID = bytes.Clone(s.id)
-	}
-	if !s.hasType {
-		return f, ErrMissingType
-	}
-	switch string(s.typ) {
-	case "join_room":
-		f.Type = TypeJoinRoom
-	case "leave_room":
-		f.Type = TypeLeaveRoom
-	case "message":
-		f.Type = TypeMessage
-	default:
-		return f, ErrUnknownType
-	}
-	if s.hasRoom {
-		room := string(s.room)
-		if !ValidName(room) {
-			return f, ErrInvalidRoom
-		}
-		f.Room = room
-	}
-	if s.hasUser {
-		user := string(s.user)
-		if !ValidName(user) {
-			return f, ErrInvalidUser
-		}
-		f.User = user
-	}
-	switch f.Type {
-	case TypeJoinRoom, TypeLeaveRoom:
-		if !s.hasRoom {
-			return f, ErrMissingRoom
-		}
-	case TypeMessage:
-		if s.data == nil {
-			return f, ErrMissingData
-		}
-		if f.Room != "" && f.User != "" {
-			return f, ErrRoomAndUser
-		}
-		if needsCompact(s.data) {
-			var buf bytes.Buffer
-			if json.Compact(&buf, s.data) == nil {
-				f.Data = buf.Bytes()
-				break
-			}
-		}
-		f.Data = bytes.Clone(s.data)
-	}
-	return f, nil
 }
 
 // decodeJSON is Decode with encoding/json.
@@ -109,6 +50,12 @@ func decodeJSON(b []byte) (*Frame, error) {
 		}
 		return nil, ErrInvalidJSON
 	}
+	return finish(&r)
+}
+
+// finish checks a decoded rawFrame and makes the Frame, for both paths of
+// Decode. It keeps r's slices: they must not alias the input.
+func finish(r *rawFrame) (*Frame, error) {
 	f := &Frame{}
 	if r.ID != nil {
 		if !validID(r.ID) {

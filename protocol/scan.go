@@ -1,5 +1,13 @@
 package protocol
 
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"strings"
+	"unsafe"
+)
+
 // The fast path of Decode: a single pass over a client frame that handles
 // what clients send (an object of plain ASCII keys, the names as plain
 // ASCII strings, any JSON value as id and data) without encoding/json's
@@ -10,24 +18,63 @@ package protocol
 // encoding/json path, which then also produces the error. FuzzDecodeFast
 // holds the two paths to the same result on every input.
 
-// scanned is what the fast path found: the same fields as rawFrame, as
-// slices of the input.
-type scanned struct {
-	typ, room, user []byte // contents of the strings; nil when absent or null
-	id, data        []byte // raw JSON values; nil when absent
-	hasType         bool
-	hasRoom         bool
-	hasUser         bool
+// scanField is a field of rawFrame as the fast path fills it: the JSON
+// name of a *string or json.RawMessage field. Fields of other types are
+// left to encoding/json (the fast path gives up when it meets one).
+type scanField struct {
+	name   string
+	offset uintptr // of the field in rawFrame
+	kind   uint8
 }
+
+const (
+	fieldString = iota + 1 // *string
+	fieldRaw               // json.RawMessage
+	fieldOther
+)
+
+// scanFields are rawFrame's fields, read from its tags, so that a field
+// added there is found here.
+var scanFields = func() []scanField {
+	t := reflect.TypeFor[rawFrame]()
+	var out []scanField
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" {
+			continue
+		}
+		k := uint8(fieldOther)
+		switch f.Type {
+		case reflect.TypeFor[*string]():
+			k = fieldString
+		case reflect.TypeFor[json.RawMessage]():
+			k = fieldRaw
+		}
+		out = append(out, scanField{name: strings.ToLower(name), offset: f.Offset, kind: k})
+	}
+	return out
+}()
+
+// typeNames are the frame types as shared strings, so that the type of a
+// frame costs no allocation.
+var typeNames = []string{"message", "join_room", "leave_room", "refresh"}
 
 // maxScanDepth is encoding/json's nesting limit; deeper input goes to it.
 const maxScanDepth = 10000
 
-// scanFrame scans b; ok is false when the encoding/json path must decide.
-func scanFrame(b []byte) (s scanned, ok bool) {
+// scanFrame fills r from b as json.Unmarshal would; false when the
+// encoding/json path must decide (r is then to be discarded). What it puts
+// in r is its own, not a slice of b.
+func scanFrame(b []byte, r *rawFrame) bool {
+	var found [16][]byte // by field position in scanFields: the value's bytes
+	var set [16]bool
+	if len(scanFields) > len(found) {
+		return false
+	}
 	i := skipSpace(b, 0)
 	if i >= len(b) || b[i] != '{' {
-		return s, false
+		return false
 	}
 	i = skipSpace(b, i+1)
 	if i < len(b) && b[i] == '}' {
@@ -36,67 +83,112 @@ func scanFrame(b []byte) (s scanned, ok bool) {
 		for {
 			// key: a plain ASCII string
 			if i >= len(b) || b[i] != '"' {
-				return s, false
+				return false
 			}
 			ks := i + 1
 			ke := ks
 			for ke < len(b) && b[ke] != '"' {
 				if c := b[ke]; c == '\\' || c < 0x20 || c >= 0x80 {
-					return s, false
+					return false
 				}
 				ke++
 			}
 			if ke >= len(b) {
-				return s, false
+				return false
 			}
 			key := b[ks:ke]
 			i = skipSpace(b, ke+1)
 			if i >= len(b) || b[i] != ':' {
-				return s, false
+				return false
 			}
 			i = skipSpace(b, i+1)
 			vs := i
-			var ve int
-			if ve, ok = skipValue(b, i, 1); !ok {
-				return s, false
+			ve, ok := skipValue(b, i, 1)
+			if !ok {
+				return false
 			}
-			v := b[vs:ve]
-			switch {
-			case foldEq(key, "type"):
-				if s.typ, s.hasType, ok = nameValue(v); !ok {
-					return s, false
+			for k, f := range scanFields {
+				if !foldEq(key, f.name) {
+					continue
 				}
-			case foldEq(key, "room"):
-				if s.room, s.hasRoom, ok = nameValue(v); !ok {
-					return s, false
+				v := b[vs:ve]
+				switch f.kind {
+				case fieldString:
+					c, present, ok := nameValue(v)
+					if !ok {
+						return false
+					}
+					found[k], set[k] = c, present
+				case fieldRaw:
+					found[k], set[k] = v, true
+				default:
+					return false
 				}
-			case foldEq(key, "user"):
-				if s.user, s.hasUser, ok = nameValue(v); !ok {
-					return s, false
-				}
-			case foldEq(key, "id"):
-				s.id = v
-			case foldEq(key, "data"):
-				s.data = v
+				break
 			}
 			i = skipSpace(b, ve)
 			if i >= len(b) {
-				return s, false
+				return false
 			}
 			if b[i] == '}' {
 				i++
 				break
 			}
 			if b[i] != ',' {
-				return s, false
+				return false
 			}
 			i = skipSpace(b, i+1)
 		}
 	}
 	if skipSpace(b, i) != len(b) {
-		return s, false
+		return false
 	}
-	return s, true
+	// Set the fields through their offsets (taken from reflect at init):
+	// reflect.Value.Set would move r to the heap.
+	var cells []string
+	for k, f := range scanFields {
+		if !set[k] {
+			continue
+		}
+		at := unsafe.Add(unsafe.Pointer(r), f.offset)
+		switch f.kind {
+		case fieldString:
+			p := sharedName(found[k])
+			if p == nil {
+				if cells == nil {
+					cells = make([]string, 0, strFields)
+				}
+				cells = append(cells, string(found[k]))
+				p = &cells[len(cells)-1]
+			}
+			*(**string)(at) = p
+		case fieldRaw:
+			*(*json.RawMessage)(at) = bytes.Clone(found[k])
+		}
+	}
+	return true
+}
+
+// strFields is the number of *string fields in rawFrame.
+var strFields = func() int {
+	n := 0
+	for _, f := range scanFields {
+		if f.kind == fieldString {
+			n++
+		}
+	}
+	return n
+}()
+
+// sharedName returns a pointer to the shared copy of a frame type's name,
+// nil for any other value. Nobody writes through it.
+func sharedName(v []byte) *string {
+	for i := range typeNames {
+		if string(v) == typeNames[i] {
+			return &typeNames[i]
+		}
+	}
+	return nil
 }
 
 // nameValue reads a value meant for a *string field: a string of plain
