@@ -13,6 +13,9 @@ node {
   shutdown_timeout = "{{ int .Values.hub.shutdownTimeoutSeconds }}s"
   client_publish   = {{ .Values.hub.clientPublish }}
   client_direct    = {{ .Values.hub.clientDirect }}
+{{- if .Values.history.enabled }}
+  data_dir         = "/var/lib/hub"   # the pod's volume: JetStream's store
+{{- end }}
 }
 
 connector "ws" {
@@ -61,6 +64,9 @@ cluster {
   join            = {{ include "hub.hclList" (splitList "," (include "hub.join" .)) }}
   rejoin_interval = {{ include "hub.hclString" .Values.cluster.rejoinInterval }}
   failure_grace   = {{ include "hub.hclString" .Values.cluster.failureGrace }}
+{{- if .Values.history.enabled }}
+  bootstrap_expect = {{ int .Values.replicaCount }}   # first boot: JetStream starts once every pod is in
+{{- end }}
 {{- if .Values.cluster.insecure }}
   insecure        = true   # no cluster secret: gossip in clear text, routes open
 {{- else }}

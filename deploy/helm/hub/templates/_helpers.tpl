@@ -159,6 +159,15 @@ An HCL string literal. Go %q quoting matches HCL's escapes for printable text;
 {{- if and .Values.tests.tokenSecret.name (not .Values.tests.tokenSecret.key) -}}
 {{- fail "tests.tokenSecret.key is required with tests.tokenSecret.name" -}}
 {{- end -}}
+{{- if and .Values.history.enabled .Values.autoscaling.enabled -}}
+{{- fail "history.enabled cannot go with autoscaling.enabled: JetStream peers follow the pod names and each keeps a volume; scale a history cluster by hand (README: History and recovery)" -}}
+{{- end -}}
+{{- if and .Values.history.enabled (gt (int .Values.history.replicas) (int .Values.replicaCount)) -}}
+{{- fail (printf "history.replicas (%d) is more than replicaCount (%d): JetStream cannot place that many copies" (int .Values.history.replicas) (int .Values.replicaCount)) -}}
+{{- end -}}
+{{- if and (not .Values.history.enabled) (regexMatch "(?m)^\\s*history\\s*\\{" .Values.extraConfig) -}}
+{{- fail "extraConfig has a history block: set history.enabled so that each pod gets its store volume" -}}
+{{- end -}}
 {{- if and .Values.autoscaling.enabled (gt (int .Values.autoscaling.minReplicas) (int .Values.autoscaling.maxReplicas)) -}}
 {{- fail "autoscaling.minReplicas must not exceed autoscaling.maxReplicas" -}}
 {{- end -}}
