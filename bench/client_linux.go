@@ -62,6 +62,7 @@ type openJob struct {
 // fields belong to the goroutine in run, except the atomics, which status
 // reads from another goroutine.
 type pool struct {
+	zr    inflater // compressed frames, when the hub negotiated permessage-deflate
 	epfd  int
 	conns []*conn // by fd
 	rbuf  []byte
@@ -431,7 +432,7 @@ func (p *pool) data(c *conn, b []byte, now int64) {
 	}
 	var got uint64
 	for len(b) >= 2 {
-		op := ws.OpCode(b[0] & 0x0f)
+		b0, op := b[0], ws.OpCode(b[0]&0x0f)
 		l, h := uint64(b[1]&0x7f), 2
 		switch l {
 		case 126:
@@ -457,6 +458,9 @@ func (p *pool) data(c *conn, b []byte, now int64) {
 		}
 		payload := b[h : h+int(l)]
 		b = b[h+int(l):]
+		if b0&0x40 != 0 { // RSV1: a permessage-deflate message
+			payload = p.zr.inflate(payload)
+		}
 		switch op {
 		case ws.OpText, ws.OpContinuation:
 			if c.state == stJoined {
