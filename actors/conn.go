@@ -28,8 +28,8 @@ type ConnInfo struct {
 // framesByType counts client frames, indexed by type; the counters are
 // looked up once, not per frame.
 var framesByType = func() []prometheus.Counter {
-	out := make([]prometheus.Counter, protocol.TypeMessage+1)
-	for t := protocol.TypeJoinRoom; t <= protocol.TypeMessage; t++ {
+	out := make([]prometheus.Counter, protocol.TypePresence+1)
+	for t := protocol.TypeJoinRoom; t <= protocol.TypePresence; t++ {
 		out[t] = metrics.ClientFrames.WithLabelValues(t.String())
 	}
 	return out
@@ -128,6 +128,28 @@ func (c *Conn) ID() string { return c.sys.connID(c.seq) }
 
 // User is the connection's user, "" when anonymous.
 func (c *Conn) User() string { return c.user }
+
+// Send queues an encoded frame to the connection without blocking; false
+// when it was dropped (the connection is closing or too slow).
+func (c *Conn) Send(frame []byte) bool { return c.sink.Send(frame) }
+
+// AppendEvent appends the event named event about this connection (the
+// fields of SPEC §4 and x's), timed now. Only the connection's own actor
+// may call it (Presence's methods run there), and only until the
+// connection has ended.
+func (c *Conn) AppendEvent(dst []byte, event string, x *protocol.EventExtra) []byte {
+	return c.appendEvent(dst, event, x)
+}
+
+// Info is the connection's presence info (raw JSON), nil when it has none.
+// Connections without info pay nothing for the field: the few that have
+// one keep it in the System's side table.
+func (c *Conn) Info() []byte {
+	if v, ok := c.sys.infos.Load(c.seq); ok {
+		return v.([]byte)
+	}
+	return nil
+}
 
 // Frame hands the actor a decoded client frame.
 func (c *Conn) Frame(f *protocol.Frame) { c.post(f) }
@@ -285,6 +307,21 @@ func (c *Conn) joinServer(m *serverJoin) {
 		done = func() { m.done(true) }
 	}
 	c.sys.rooms.send(&joinReq{name: m.room, member: c, frame: protocol.EncodeJoined(m.room), done: done})
+	c.presenceJoined(m.room)
+}
+
+// presenceJoined and presenceLeft tell presence of a room joined or left
+// when the room has presence.
+func (c *Conn) presenceJoined(room string) {
+	if p := c.sys.opts.Presence; p != nil && p.Enabled(room) {
+		p.Joined(room, c)
+	}
+}
+
+func (c *Conn) presenceLeft(room, reason string) {
+	if p := c.sys.opts.Presence; p != nil && p.Enabled(room) {
+		p.Left(room, c, reason)
+	}
 }
 
 // leaveServer leaves a room on the server's behalf and tells the client
@@ -313,6 +350,7 @@ func (c *Conn) removeRoom(room string) bool {
 	if len(c.rooms) == 0 {
 		c.rooms = nil
 	}
+	c.presenceLeft(room, "leave_room")
 	if c.life != nil {
 		if j := slices.Index(c.life.server, room); j >= 0 {
 			c.life.server = slices.Delete(c.life.server, j, j+1)
@@ -531,6 +569,17 @@ func (c *Conn) handle(f *protocol.Frame) {
 		s.rooms.leave(f.Room, c, f.ID)
 	case protocol.TypeRefresh:
 		c.refresh(f)
+	case protocol.TypePresence:
+		p := s.opts.Presence
+		if p == nil || !p.Enabled(f.Room) {
+			c.fail(f.ID, protocol.ErrNoPresence)
+			return
+		}
+		if !slices.Contains(c.rooms, f.Room) {
+			c.fail(f.ID, protocol.ErrNotJoined)
+			return
+		}
+		p.Query(f.Room, c, f.ID)
 	case protocol.TypeMessage:
 		id := c.ID()
 		switch {
@@ -602,6 +651,7 @@ func (c *Conn) join(f *protocol.Frame, ask bool) {
 	room := s.rooms.canonical(f.Room)
 	c.rooms = append(c.rooms, room)
 	s.rooms.joinSince(room, c, f.ID, f.Since)
+	c.presenceJoined(room)
 }
 
 // messageEvent publishes the message event of a client's message frame.
@@ -647,8 +697,12 @@ func (c *Conn) end(reason string) {
 	}
 	c.ended = true
 	s := c.sys
+	p := s.opts.Presence
 	for _, room := range c.rooms {
 		s.rooms.leave(room, c, nil)
+		if p != nil && p.Enabled(room) {
+			p.Left(room, c, reason)
+		}
 	}
 	if c.user != "" {
 		s.users.leave(c.user, c, nil)
@@ -659,6 +713,7 @@ func (c *Conn) end(reason string) {
 	c.meta = ""
 	metrics.Disconnections.WithLabelValues(reason).Inc()
 	s.conns.delete(c.seq)
+	s.infos.Delete(c.seq)
 	s.nconns.Add(-1)
 	s.closed.Done()
 }

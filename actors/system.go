@@ -95,6 +95,21 @@ type StoredMsg struct {
 	Data          []byte
 }
 
+// Presence is what connection actors tell the presence tracker and ask of
+// it. Every method is called on a connection's actor and must not block.
+type Presence interface {
+	// Enabled reports whether room has presence.
+	Enabled(room string) bool
+	// Joined says c is now a member of room (a room with presence).
+	Joined(room string, c *Conn)
+	// Left says c is no longer a member of room; reason is "leave_room"
+	// or the reason of the connection's end.
+	Left(room string, c *Conn, reason string)
+	// Query answers c's presence frame for room (c is a member) with c.Send,
+	// once the answer is known; id is the frame's id (nil for none).
+	Query(room string, c *Conn, id []byte)
+}
+
 // Options configure a System.
 type Options struct {
 	Node              string // node name, a valid subject token
@@ -115,6 +130,9 @@ type Options struct {
 	MaxReplay    int
 	ClientDirect bool // clients may send to users
 	Now          func() time.Time
+	// Presence, when set, is told of joins and leaves of rooms that have
+	// presence and answers presence frames.
+	Presence Presence
 	// OnEvent, when set, sees each event after it is published, with the
 	// reply subject of message events (the flows from ws sources use it).
 	// It runs on the connection's actor and must not block.
@@ -172,6 +190,7 @@ type System struct {
 	metas  *metaTable
 	seq    atomic.Uint64
 	conns  connTable
+	infos  sync.Map // seq → info ([]byte) of the connections that have one
 	nconns atomic.Int64
 	closed sync.WaitGroup
 	timers timers
@@ -305,6 +324,9 @@ type OpenRequest struct {
 	// connection is closed with 4002 at Expires + TokenGrace unless a
 	// refresh frame brings a later expiry.
 	Expires time.Time
+	// Info is what presence shows about the connection (the JWT "info"
+	// claim, or what the connect proxy says): one JSON value, nil for none.
+	Info []byte
 }
 
 // Open starts the actor of a new connection and publishes its connect event
@@ -323,6 +345,9 @@ func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 		c.life = &lifetime{globs: r.RoomGlobs}
 	}
 	c.meta = s.metas.acquire(&r.ConnMeta)
+	if r.Info != nil {
+		s.infos.Store(seq, r.Info)
+	}
 	s.conns.store(seq, c)
 	s.nconns.Add(1)
 	s.closed.Add(1)

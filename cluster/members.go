@@ -248,6 +248,17 @@ func (m *Members) track(n *memberlist.Node, alive bool) NodeMeta {
 	return meta
 }
 
+// Names lists the alive members' names, this node included, like Nodes.
+func (m *Members) Names() []string {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]string, 0, len(m.nodes))
+	for k := range m.nodes {
+		out = append(out, k)
+	}
+	return out
+}
+
 // Addr is the gossip address others join.
 func (m *Members) Addr() string {
 	self := m.ml.LocalNode()

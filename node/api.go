@@ -44,6 +44,7 @@ func (n *Node) routes() http.Handler {
 	api("GET /api/rooms/{room}", "room_get", n.getRoom)
 	api("GET /api/rooms/{room}/history", "room_history_get", n.getHistory)
 	api("DELETE /api/rooms/{room}/history", "room_history_delete", n.deleteHistory)
+	api("GET /api/rooms/{room}/presence", "room_presence", n.getPresence)
 	api("GET /api/users/{user}", "user_get", n.getUser)
 	n.mountControl(api)
 	api("/api/", "unknown", func(w http.ResponseWriter, r *http.Request) int {

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -26,8 +27,9 @@ type identity struct {
 	join    []string  // rooms joined server-side at connect: the JWT join claim, or the connect proxy's answer
 	expires time.Time // the token's exp, or the connect proxy's expires_at; zero = never
 
-	// Set by the connect proxy's answer.
-	info json.RawMessage // attached to the connection
+	// What presence shows about the connection: the JWT "info" claim, or
+	// the connect proxy's answer.
+	info json.RawMessage
 }
 
 // Claims are the JWT claims the hub reads: "sub" is the user, "rooms" an
@@ -37,6 +39,8 @@ type identity struct {
 type Claims struct {
 	Rooms []string `json:"rooms,omitempty"`
 	Join  []string `json:"join,omitempty"`
+	// Info is what presence shows about the connection: any JSON value.
+	Info json.RawMessage `json:"info,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -164,7 +168,7 @@ func (a *authenticator) verify(tok string) (*identity, error) {
 			return nil, errors.New("invalid token: join must list valid room names")
 		}
 	}
-	return &identity{user: claims.Subject, rooms: claims.Rooms, join: claims.Join, expires: claims.ExpiresAt.Time}, nil
+	return &identity{user: claims.Subject, rooms: claims.Rooms, join: claims.Join, expires: claims.ExpiresAt.Time, info: claims.Info}, nil
 }
 
 // refresh verifies the token of a refresh frame (actors.Options.Refresh).
@@ -177,6 +181,20 @@ func (a *authenticator) refresh(tok string) (*actors.Token, error) {
 		return nil, err
 	}
 	return &actors.Token{User: id.user, RoomGlobs: id.rooms, Expires: id.expires}, nil
+
+}
+
+// infoClaim keeps the "info" claim compact, nil when absent or null.
+func infoClaim(raw json.RawMessage) []byte {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil
+	}
+	var b bytes.Buffer
+	if json.Compact(&b, raw) != nil {
+		return nil
+	}
+	return b.Bytes()
 }
 
 func jwtReason(err error) string {

@@ -132,6 +132,8 @@ func (n *Node) startMembers(meta cluster.NodeMeta) error {
 		return err
 	}
 	n.members = m
+	n.gossip.Store(m)
+	n.membersChanged()
 	return nil
 }
 
@@ -312,6 +314,7 @@ func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
 	case ps.wake <- struct{}{}:
 	default:
 	}
+	n.membersChanged()
 	if returned && !n.draining.Load() {
 		n.publishNodeEvent(nodeEvent{Event: EventNodeUp, Node: name, Reason: "returned"})
 	}
@@ -331,6 +334,7 @@ func (n *Node) peerLeft(name string, left bool) {
 	p.alive, p.proven, p.goneAt = false, false, time.Now()
 	p.gen++
 	gen := p.gen
+	n.membersChanged()
 	if left {
 		// It left on purpose and reported itself; it comes back (if it
 		// does) as a new member with a route of its own.

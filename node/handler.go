@@ -64,6 +64,7 @@ func openRequest(id *identity, remoteAddr, method, path string, header http.Head
 		RoomGlobs: id.rooms,
 		Join:      id.join,
 		Expires:   id.expires,
+		Info:      infoClaim(id.info),
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"github.com/hubrt/hub/history"
 	"github.com/hubrt/hub/metrics"
 	"github.com/hubrt/hub/namespace"
+	"github.com/hubrt/hub/presence"
 	"github.com/hubrt/hub/protocol"
 )
 
@@ -61,7 +62,9 @@ type Node struct {
 	flows    *flows
 	backends *backends
 	queries  *queries
-	members  *cluster.Members // nil without gossip
+	presence *presence.Tracker
+	gossip   atomic.Pointer[cluster.Members] // members, for goroutines that start before it is set
+	members  *cluster.Members                // nil without gossip
 	peers    peers
 
 	// The embedded server's account of the node's connection, nil with an
@@ -179,6 +182,9 @@ func (n *Node) Start(ctx context.Context) (err error) {
 	if n.histA != nil {
 		hist, stored = n.histA, n.hist.Has
 	}
+	if err := n.startPresence(); err != nil {
+		return err
+	}
 	if n.backends, err = startBackends(n); err != nil {
 		return err
 	}
@@ -205,6 +211,7 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Refresh:           n.auth.refresh,
 		Connected:         n.connected,
 		Wanted:            n.eventWants,
+		Presence:          n.presence,
 	})
 	n.bus, err = cluster.NewBus(cluster.BusOptions{
 		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Node: cfg.Node.Name, Logger: n.log,
@@ -487,6 +494,12 @@ func (n *Node) Shutdown(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		if n.presence != nil {
+			// The closed connections' leaves reach the other nodes.
+			if err := n.presence.Flush(ctx); err != nil {
+				errs = append(errs, fmt.Errorf("presence flush: %w", err))
+			}
+		}
 		if n.backends != nil {
 			// The disconnect events of the closed connections are queued:
 			// post what is left within the shutdown's time.
@@ -540,6 +553,9 @@ func (n *Node) teardown() {
 	}
 	if n.flows != nil {
 		n.flows.close()
+	}
+	if n.presence != nil {
+		n.presence.Close()
 	}
 	if n.bus != nil {
 		n.bus.Close()

@@ -142,7 +142,7 @@ func (q *queries) interestBarrier() bool {
 	}
 	var wg sync.WaitGroup
 	var failed atomic.Bool
-	for name := range q.n.members.Nodes() {
+	for _, name := range q.n.members.Names() {
 		if name == q.n.Name() {
 			continue
 		}

@@ -75,6 +75,8 @@ func finish(r *rawFrame) (*Frame, error) {
 		f.Type = TypeMessage
 	case "refresh":
 		f.Type = TypeRefresh
+	case "presence":
+		f.Type = TypePresence
 	default:
 		return f, ErrUnknownType
 	}
@@ -91,7 +93,7 @@ func finish(r *rawFrame) (*Frame, error) {
 		f.User = *r.User
 	}
 	switch f.Type {
-	case TypeJoinRoom, TypeLeaveRoom:
+	case TypeJoinRoom, TypeLeaveRoom, TypePresence:
 		if r.Room == nil {
 			return f, ErrMissingRoom
 		}

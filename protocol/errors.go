@@ -26,6 +26,7 @@ var (
 	ErrNotJoined       = &Error{109, "not a member of this room"}
 	ErrInvalidField    = &Error{110, "invalid field type"}
 	ErrMissingToken    = &Error{111, "missing field: token"}
+	ErrNoPresence      = &Error{120, "presence is not enabled for this room"}
 	ErrRoomForbidden   = &Error{200, "room not allowed for this connection"}
 	ErrTooManyRooms    = &Error{201, "too many rooms for this connection"}
 	ErrRateLimited     = &Error{202, "rate limit exceeded"}
@@ -52,7 +53,7 @@ var (
 // Errors lists the table, for documentation and tests.
 var Errors = []*Error{
 	ErrInvalidJSON, ErrUnknownType, ErrMissingType, ErrMissingRoom, ErrMissingData,
-	ErrInvalidRoom, ErrInvalidUser, ErrInvalidID, ErrRoomAndUser, ErrNotJoined, ErrInvalidField, ErrMissingToken,
+	ErrInvalidRoom, ErrInvalidUser, ErrInvalidID, ErrRoomAndUser, ErrNotJoined, ErrInvalidField, ErrMissingToken, ErrNoPresence,
 	ErrRoomForbidden, ErrTooManyRooms, ErrRateLimited, ErrPublishDisabled, ErrDirectDisabled,
 	ErrUnauthenticated, ErrAnonymousForbidden, ErrInvalidToken, ErrInvalidSince, ErrJoinRefused, ErrMessageRefused, ErrInternal, ErrBackendUnavailable, ErrBackendTimeout, ErrNotStored,
 }

@@ -14,6 +14,12 @@ const (
 	EventMessage    = "message"
 	EventDisconnect = "disconnect"
 	EventJoin       = "join" // a join proxy's request (SPEC §12)
+	// Presence rooms (SPEC §11, §12): a user's first connection joined
+	// the room (EventJoin, the same name), its last one left; the room's
+	// first member came, its last one went.
+	EventLeave        = "leave"
+	EventRoomOccupied = "room_occupied"
+	EventRoomVacated  = "room_vacated"
 )
 
 // ConnMeta is what every event says about the connection it concerns.
@@ -104,7 +110,8 @@ type EventExtra struct {
 	Message []byte // message: the client's data, raw JSON
 	Room    string // message: the frame's room
 	ToUser  string // message: the frame's user (the recipient)
-	Reason  string // disconnect: why the connection ended
+	Reason  string // disconnect: why the connection ended; leave: why the user left
+	Info    []byte // join: the connection's info, raw JSON
 }
 
 // AppendEvent appends one event object: event, time (RFC 3339 with
@@ -143,7 +150,42 @@ func AppendEventTail(dst []byte, x *EventExtra) []byte {
 		if x.Reason != "" {
 			dst = appendStringField(dst, "reason", x.Reason)
 		}
+		if x.Info != nil {
+			dst = append(dst, `,"info":`...)
+			dst = append(dst, x.Info...)
+		}
 	}
+	return append(dst, '}')
+}
+
+// AppendRoomEvent appends a room lifecycle event (room_occupied,
+// room_vacated): {"event":...,"time":...,"room":...,"node":...}, node
+// being the node that decided it.
+func AppendRoomEvent(dst []byte, event string, t time.Time, room, node string) []byte {
+	dst = append(dst, `{"event":"`...)
+	dst = append(dst, event...)
+	dst = append(dst, `","time":"`...)
+	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, '"')
+	dst = appendStringField(dst, "room", room)
+	dst = appendStringField(dst, "node", node)
+	return append(dst, '}')
+}
+
+// AppendLostLeave appends the leave event of a user whose last connection
+// was on a node that died: the node that held it cannot tell, so another
+// one does, with what it knows (no peer, path, query or headers):
+// {"event":"leave","time":...,"connection_id":...,"user":...,"node":...,"room":...,"reason":...,"reported_by":...}.
+func AppendLostLeave(dst []byte, t time.Time, connID, user, node, room, reason, by string) []byte {
+	dst = append(dst, `{"event":"leave","time":"`...)
+	dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+	dst = append(dst, '"')
+	dst = appendStringField(dst, "connection_id", connID)
+	dst = appendStringField(dst, "user", user)
+	dst = appendStringField(dst, "node", node)
+	dst = appendStringField(dst, "room", room)
+	dst = appendStringField(dst, "reason", reason)
+	dst = appendStringField(dst, "reported_by", by)
 	return append(dst, '}')
 }
 
@@ -164,6 +206,8 @@ type Event struct {
 	Room         string              `json:"room,omitempty"`
 	ToUser       string              `json:"to_user,omitempty"`
 	Reason       string              `json:"reason,omitempty"`
+	Info         json.RawMessage     `json:"info,omitempty"`
+	ReportedBy   string              `json:"reported_by,omitempty"`
 }
 
 // Reply is a backend's answer to a message event: Body goes to the sending

@@ -9,6 +9,7 @@ const (
 	TypeLeaveRoom
 	TypeMessage
 	TypeRefresh
+	TypePresence
 )
 
 func (t FrameType) String() string {
@@ -21,6 +22,8 @@ func (t FrameType) String() string {
 		return "message"
 	case TypeRefresh:
 		return "refresh"
+	case TypePresence:
+		return "presence"
 	}
 	return "unknown"
 }
