@@ -39,6 +39,7 @@ func startPresenceCluster(t *testing.T, size, maxList int) []*node.Node {
 	var nodes []*node.Node
 	for i := 0; i < size; i++ {
 		c := presenceConfig(t, maxList)
+		c.Cluster.Secret = hubtest.ClusterSecret
 		if i > 0 {
 			c.Cluster.Join = []string{nodes[0].GossipAddr()}
 		}
