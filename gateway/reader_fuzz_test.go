@@ -3,6 +3,7 @@
 package gateway
 
 import (
+	"strings"
 	"testing"
 	"unicode/utf8"
 
@@ -74,6 +75,41 @@ func FuzzReadFrames(f *testing.F) {
 			}
 			if len(r.frag) > max {
 				t.Fatalf("fragment buffer of %d bytes", len(r.frag))
+			}
+		}
+	})
+}
+
+// FuzzReadDeflateFrames feeds arbitrary bytes to a frame reader that
+// negotiated permessage-deflate: compressed messages are inflated within
+// their bound, and nothing the peer sends makes it panic or hand on a
+// message over the bound or not UTF-8.
+func FuzzReadDeflateFrames(f *testing.F) {
+	compressed := func(msg string, fin bool) []byte {
+		fr := ws.NewFrame(ws.OpText, fin, newDeflateCache(1).compress([]byte(msg)))
+		fr.Header.Rsv = rsv1
+		b, _ := ws.CompileFrame(ws.MaskFrame(fr))
+		return b
+	}
+	long := strings.Repeat("hello, compressed world ", 40)
+	f.Add(byte(0), compressed(long, true))
+	f.Add(byte(5), append(compressed(long, false), maskedFrame(ws.OpContinuation, true, "")...))
+	f.Add(byte(1), compressed(strings.Repeat(" ", 100000), true))
+	f.Add(byte(3), append(maskedFrame(ws.OpText, true, "plain"), compressed(long, true)...))
+	f.Add(byte(2), rawFrame(0x81|0x40, true, 5, []byte{0xff, 0xff, 0xff, 0xff, 0xff}))
+	f.Fuzz(func(t *testing.T, split byte, data []byte) {
+		const max = 2048
+		r := frameReader{deflate: true}
+		sc := parseScratch{inflateMax: max}
+		sink := &fuzzSink{t: t, max: max}
+		in := append([]byte(nil), data...)
+		step := int(split)%64 + 1
+		for len(in) > 0 {
+			n := min(step, len(in))
+			reason := r.feed(&sc, in[:n], max, sink)
+			in = in[n:]
+			if reason != 0 {
+				return
 			}
 		}
 	})
