@@ -315,3 +315,79 @@ func TestHistoryCluster_LeaderDies(t *testing.T) {
 		t.Fatalf("the moved client's ack %v, want recovered:true", last["_raw"])
 	}
 }
+
+// SPEC §10, Done 3: a rolling restart of all 3 nodes while messages are
+// published: every client that moved recovers with no gap, and no client
+// ever sees recovered:false.
+func TestHistoryCluster_RollingRestart(t *testing.T) {
+	hc := startHistoryCluster(t)
+	clients := make([]*recoverer, 3)
+	at := make([]int, 3) // the node each client is on
+	for i := range 3 {
+		clients[i] = &recoverer{t: t, room: "chat.roll"}
+		clients[i].connect(hc.nodes[i].WSURL())
+		at[i] = i
+		clients[i].pump(100 * time.Millisecond)
+	}
+	pub := &publisher{accepted: map[uint64]int{}}
+	setTargets := func(down int) {
+		pub.mu.Lock()
+		defer pub.mu.Unlock()
+		pub.targets = nil
+		for i, n := range hc.nodes {
+			if i != down {
+				pub.targets = append(pub.targets, n.HTTPURL())
+			}
+		}
+	}
+	setTargets(-1)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { pub.run(t, "chat.roll", stop, 5*time.Millisecond) })
+	pumpAll := func(d time.Duration) {
+		for _, c := range clients {
+			c.pump(d)
+		}
+	}
+	pumpAll(200 * time.Millisecond)
+	for r := range 3 {
+		setTargets(r)
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		if err := hc.nodes[r].Shutdown(ctx); err != nil {
+			t.Logf("shutdown node %d: %v", r, err)
+		}
+		cancel()
+		// Its clients move to the next node, recovering with since.
+		for i, c := range clients {
+			if at[i] == r {
+				for c.pump(20 * time.Millisecond) {
+				}
+				at[i] = (r + 1) % 3
+				c.connect(hc.nodes[at[i]].WSURL())
+			}
+		}
+		pumpAll(100 * time.Millisecond)
+		hc.nodes[r] = hc.start(r)
+		hc.waitReady(r)
+		pumpAll(100 * time.Millisecond)
+	}
+	setTargets(-1)
+	pumpAll(300 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	want := pub.inOrder()
+	for _, c := range clients {
+		for end := time.Now().Add(10 * time.Second); len(c.got) < len(want) && time.Now().Before(end); {
+			c.pump(100 * time.Millisecond)
+		}
+	}
+	t.Logf("accepted %d, refused %d", len(want), pub.refused)
+	for i, c := range clients {
+		checkExact(t, fmt.Sprintf("client %d", i), c.got, want)
+		for _, a := range c.acks {
+			if a["recovered"] == false {
+				t.Fatalf("client %d saw %v, want no recovered:false in a rolling restart", i, a["_raw"])
+			}
+		}
+	}
+}
