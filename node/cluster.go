@@ -302,7 +302,12 @@ func (n *Node) peerJoined(name string, meta cluster.NodeMeta) {
 	p.gen++
 	returned := p.reported
 	p.reported = false
-	if n.routesWanted() && meta.Route != "" && p.route != meta.Route {
+	// One side of each pair dials: the node with the greater name. When
+	// both dial, NATS settles the duplicate on each side separately, and
+	// the two sides can each close the connection the other kept, leaving
+	// no route for a reconnect interval (a second) right after the cluster
+	// formed.
+	if n.routesWanted() && meta.Route != "" && p.route != meta.Route && name < n.Name() {
 		p.route = meta.Route
 		if n.natsReady.Load() && n.ns != nil {
 			n.applyRoutes("adding nats route", name)
