@@ -62,7 +62,9 @@ helm-test: ## lint, render and strictly decode the Helm chart
 	bash deploy/helm/check.sh
 
 loadtest: build ## every case of PERF.md against local nodes and the floor server, medians of 3 runs
-	./bin/hub bench -spawn -case all -runs 3
+	mkdir -p loadtest/results
+	./bin/hub bench -spawn -case all -runs 3 -chat-duration 10s >loadtest/results/all.txt 2>loadtest/results/all.log; \
+	  status=$$?; cat loadtest/results/all.txt; exit $$status
 
 image: ## the image the chart names, $(IMAGE):<Chart.yaml appVersion> (needs a Docker engine)
 	docker build --build-arg VERSION=$(APP_VERSION) -t $(IMAGE):$(APP_VERSION) .

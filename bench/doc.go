@@ -33,5 +33,16 @@
 // targets a running hub, reading its CPU and RSS from /proc when its PID is
 // given and from /metrics (the process collector) when not.
 //
+// # The floor server
+//
+// With Config.Spawn the tool also starts a floor server (floor_linux.go):
+// the leanest WebSocket server of the protocol subset the cases use
+// (join_room with its ack, message to a room) possible in Go, with raw
+// epoll, gobwas/ws, rooms in a map and coalesced writes, no NATS and no
+// events. It runs from the client executable (FloorEnv) and is measured
+// with the same clients in the same run, so the hub's accept rate and its
+// CPU per inbound chat message are judged against it, not against a
+// figure from another day.
+//
 // Every run is bounded: by the counts in Config and by Config.Timeout.
 package bench

@@ -26,7 +26,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hub bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg bench.Config
-	caseName := fs.String("case", "all", "idle, connect, burst, paced, chat, cluster, a comma-separated list, fanout (burst and paced) or all (idle, burst, paced, chat, cluster)")
+	caseName := fs.String("case", "all", "idle, connect, burst, paced, sustained, chat, cluster, a comma-separated list, fanout (burst and paced) or all (idle, burst, paced, sustained, chat, cluster)")
 	fs.BoolVar(&cfg.Spawn, "spawn", false, "start the hubs to measure on 127.0.0.1 (free ports) and stop them at the end")
 	urls := fs.String("url", "", "ws:// URL of a running hub; comma-separated, one per node, for the cluster case")
 	natsURLs := fs.String("nats", "", "NATS URL to publish to (the first node's), comma-separated per node")
@@ -39,7 +39,8 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.IntVar(&cfg.Messages, "messages", 0, "messages per burst and cluster run (default 200)")
 	fs.IntVar(&cfg.Size, "size", 0, "payload bytes (default 128; at least 43)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "paced: messages per second (default 5)")
-	fs.DurationVar(&cfg.Duration, "duration", 0, "paced: how long (default 10s)")
+	fs.DurationVar(&cfg.Duration, "duration", 0, "paced and sustained: how long (default 10s)")
+	fs.Float64Var(&cfg.SustainedRate, "sustained-rate", 0, "sustained: messages per second (default 50)")
 	fs.IntVar(&cfg.ClusterNodes, "nodes", 0, "cluster: nodes to spawn (default 3)")
 	fs.IntVar(&cfg.ClusterConns, "cluster-conns", 0, "cluster: room members per node (default 3000)")
 	fs.IntVar(&cfg.ChatConns, "chat-conns", 0, "chat: connections (default 10000)")
