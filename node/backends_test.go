@@ -802,3 +802,48 @@ func TestBackends_ConnectProxyWithJWT(t *testing.T) {
 		t.Error("the proxy was asked about a bad token")
 	}
 }
+
+// The connect proxy's info is what presence shows; presence's join, leave
+// and room lifecycle events reach an http connector as webhooks, in order.
+func TestBackends_PresenceInfoAndRoomWebhooks(t *testing.T) {
+	be := startBackend(t, func(w http.ResponseWriter, r *backendReq) {
+		if r.Path == "/connect" {
+			io.WriteString(w, `{"user":"alice","info":{"name":"Alice"}}`)
+		}
+	})
+	c := hubtest.Config(t)
+	be.connector(t, c, "presapp", time.Second)
+	c.Proxies = []config.Proxy{{Kind: config.ProxyConnect, Connector: "presapp", Target: "/connect", OnError: config.OnErrorRefuse}}
+	c.Namespaces = []namespace.Namespace{{Name: "chat", Rooms: []string{"chat.>"}, Anonymous: true,
+		Presence: &namespace.Presence{JoinLeave: true, MaxList: 100}}}
+	for _, op := range []string{"join", "leave", "room_occupied", "room_vacated"} {
+		c.Flows = append(c.Flows, httpFlow("pres_"+op, op, "presapp", "/events"))
+	}
+	n := hubtest.Start(t, c)
+	cl := hubtest.Dial(t, n.WSURL(), nil)
+	cl.Join("chat.lobby")
+	hubtest.Eventually(t, "presence with the proxy's info", func() bool {
+		st, body := hubtest.HTTP(t, "GET", n.HTTPURL()+"/api/rooms/chat.lobby/presence", "", "")
+		b, _ := json.Marshal(body)
+		return st == 200 && strings.Contains(string(b), `"info":{"name":"Alice"}`) && strings.Contains(string(b), `"user":"alice"`)
+	})
+	cl.Send(`{"type":"leave_room","room":"chat.lobby","id":"l"}`)
+	hubtest.Eventually(t, "four room webhooks", func() bool { return len(be.requests("/events")) >= 4 })
+	var got []string
+	for _, r := range be.requests("/events") {
+		var ev struct {
+			Event, Room, User string
+		}
+		_ = json.Unmarshal(r.Body, &ev)
+		if ev.Room != "chat.lobby" || r.IDs == "" {
+			t.Errorf("webhook %s (ids %q)", r.Body, r.IDs)
+		}
+		got = append(got, ev.Event)
+	}
+	// join/leave are ordered by connection, the room's events by room:
+	// within each, in order.
+	idx := func(e string) int { return slices.Index(got, e) }
+	if idx("join") < 0 || idx("leave") < idx("join") || idx("room_occupied") < 0 || idx("room_vacated") < idx("room_occupied") {
+		t.Errorf("webhooks %v, want join before leave and room_occupied before room_vacated", got)
+	}
+}
