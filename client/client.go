@@ -26,7 +26,10 @@ type Options struct {
 	// User names the user on a node in development mode (?user=).
 	User string
 	// Token is a JWT sent as "Authorization: Bearer"; TokenFunc, when set,
-	// is called instead before every dial (for tokens that expire).
+	// is called instead before every dial and whenever the hub asks for a
+	// refresh (refresh_required, ahead of the token's expiry), so a
+	// connection outlives its tokens. With Token alone a connection ends
+	// at its token's expiry (4002) and reconnects with the same token.
 	Token     string
 	TokenFunc func(ctx context.Context) (string, error)
 	// Header is added to the upgrade request.
@@ -55,7 +58,8 @@ type Options struct {
 	// runs on the client's goroutine and must not block.
 	OnState func(s State, err error)
 	// OnError, when set, gets the server's error frames that answer no
-	// request (a rate-limit warning, a failed re-join). It must not block.
+	// request (a rate-limit warning, a failed re-join, a refused refresh).
+	// It must not block.
 	OnError func(err *Error)
 	// OnRecover, when set, is told for each history room the client joins
 	// again after a reconnect whether the hub replayed every message it
@@ -65,6 +69,11 @@ type Options struct {
 	// from your backend). A resync frame (a hole the hub could not fill)
 	// also reports false. It runs on the client's goroutine and must not block.
 	OnRecover func(room string, recovered bool)
+	// OnServerRoom, when set, is told when the hub made the connection
+	// join (joined true) or leave a room on its own (the token's join
+	// claim, the server API, a refresh whose rooms claim no longer allows
+	// the room: reason "api" or "token"). It must not block.
+	OnServerRoom func(room string, joined bool, reason string)
 }
 
 // State is the client's connection state.
@@ -110,12 +119,13 @@ type Client struct {
 
 	closeOnce sync.Once
 
-	mu    sync.Mutex
-	cur   *session      // nil while reconnecting
-	ready chan struct{} // closed when cur is set again
-	rooms map[string]bool
-	pos   map[string]position // history rooms: the last position seen
-	err   error               // why the client ended
+	mu     sync.Mutex
+	cur    *session      // nil while reconnecting
+	ready  chan struct{} // closed when cur is set again
+	rooms  map[string]bool
+	srooms map[string]bool     // rooms the hub joined on the connection's behalf; not joined again by the client
+	pos    map[string]position // history rooms: the last position seen
+	err    error               // why the client ended
 }
 
 // position is where a client is in a history room.
@@ -161,14 +171,15 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		opts.Buffer = 256
 	}
 	c := &Client{
-		url:   url,
-		opts:  opts,
-		msgs:  make(chan Message, opts.Buffer),
-		done:  make(chan struct{}),
-		quit:  make(chan struct{}),
-		ready: make(chan struct{}),
-		rooms: make(map[string]bool),
-		pos:   make(map[string]position),
+		url:    url,
+		opts:   opts,
+		msgs:   make(chan Message, opts.Buffer),
+		done:   make(chan struct{}),
+		quit:   make(chan struct{}),
+		ready:  make(chan struct{}),
+		rooms:  make(map[string]bool),
+		pos:    make(map[string]position),
+		srooms: make(map[string]bool),
 	}
 	s, err := c.dial(ctx)
 	if err != nil {
@@ -196,9 +207,25 @@ func (c *Client) Err() error {
 	return c.err
 }
 
-// Rooms returns the rooms the client has joined (and joins again after
-// reconnecting).
+// Rooms returns the rooms the client is in: those it joined (and joins
+// again after reconnecting) and those the hub joined on its behalf.
 func (c *Client) Rooms() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	out := make([]string, 0, len(c.rooms)+len(c.srooms))
+	for r := range c.rooms {
+		out = append(out, r)
+	}
+	for r := range c.srooms {
+		if !c.rooms[r] {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// joinedRooms returns the rooms the client joined itself.
+func (c *Client) joinedRooms() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	out := make([]string, 0, len(c.rooms))
@@ -417,6 +444,11 @@ func (c *Client) reconnect() *session {
 		if err != nil {
 			continue
 		}
+		// Rooms the hub joined for the last connection are its to join
+		// again (the join claim does at connect; the server API does not).
+		c.mu.Lock()
+		clear(c.srooms)
+		c.mu.Unlock()
 		if c.rejoin(ctx, s) {
 			c.mu.Lock()
 			c.cur = s
@@ -438,7 +470,7 @@ func (c *Client) reconnect() *session {
 // rejoin joins the client's rooms on s; false when s was lost meanwhile.
 // A room the hub now refuses is dropped and reported to OnError.
 func (c *Client) rejoin(ctx context.Context, s *session) bool {
-	for _, room := range c.Rooms() {
+	for _, room := range c.joinedRooms() {
 		id := c.ids.Add(1)
 		f := map[string]any{"type": "join_room", "room": room, "id": id}
 		c.mu.Lock()
@@ -603,6 +635,8 @@ type serverFrame struct {
 	Offset    uint64 `json:"offset"`
 	Epoch     string `json:"epoch"`
 	Recovered *bool  `json:"recovered"`
+	Reason    string `json:"reason"`
+	ExpiresAt int64  `json:"expires_at"`
 }
 
 // track records the position a history room's frame shows.
@@ -621,6 +655,55 @@ func (c *Client) track(f *serverFrame) {
 	case f.Type == "message" && ok && f.Offset > p.offset:
 		p.offset = f.Offset
 		c.pos[f.Room] = p
+	}
+}
+
+// refresh asks the application for a new token and sends it; a failure is
+// reported to OnError as a client-side error (code 0) and the connection
+// then ends at its token's expiry, after which the client reconnects.
+func (s *session) refresh() {
+	c := s.c
+	if c.opts.TokenFunc == nil {
+		return
+	}
+	c.wg.Go(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		go func() {
+			select {
+			case <-s.gone:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		tok, err := c.opts.TokenFunc(ctx)
+		if err == nil {
+			id := c.ids.Add(1)
+			b, _ := json.Marshal(map[string]any{"type": "refresh", "token": tok, "id": id})
+			err = s.request(ctx, strconv.FormatUint(id, 10), b)
+		}
+		var he *Error
+		if errors.As(err, &he) {
+			if c.opts.OnError != nil {
+				c.opts.OnError(he)
+			}
+		} else if err != nil && c.opts.OnError != nil && !errors.Is(err, ErrDisconnected) && ctx.Err() == nil {
+			c.opts.OnError(&Error{Message: "refresh: " + err.Error()})
+		}
+	})
+}
+
+func (c *Client) serverRoom(room string, joined bool, reason string) {
+	c.mu.Lock()
+	if joined {
+		c.srooms[room] = true
+	} else {
+		delete(c.srooms, room)
+		delete(c.rooms, room)
+	}
+	c.mu.Unlock()
+	if c.opts.OnServerRoom != nil {
+		c.opts.OnServerRoom(room, joined, reason)
 	}
 }
 
@@ -721,6 +804,12 @@ func (s *session) readLoop(r io.Reader) error {
 			case <-c.quit:
 				return ErrClosed
 			}
+		case "refresh_required":
+			s.refresh()
+		case "joined":
+			c.serverRoom(f.Room, true, "")
+		case "left":
+			c.serverRoom(f.Room, false, f.Reason)
 		}
 	}
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/hubrt/hub/client"
 	"github.com/hubrt/hub/internal/hubtest"
 	"github.com/hubrt/hub/namespace"
+	"github.com/hubrt/hub/node"
 )
 
 func ctxT(t *testing.T) context.Context {
@@ -305,5 +306,106 @@ func TestClient_RecoversHistoryRooms(t *testing.T) {
 	}
 	if _, off, ok := c.Position("chat.r"); !ok || off != last {
 		t.Fatalf("Position = %d %v, want %d", off, ok, last)
+	}
+}
+
+// A client with TokenFunc answers refresh_required with a new token and
+// keeps its connection; when the refresh fails the hub closes with 4002 and
+// the client reconnects with a token from TokenFunc, joining its rooms again.
+func TestClient_TokenRefresh(t *testing.T) {
+	const secret = "client-refresh-secret-0123456789"
+	c := hubtest.Config(t)
+	c.Node.Dev = false
+	c.Auth.JWTSecret = secret
+	c.Auth.TokenGrace = 500 * time.Millisecond
+	n := hubtest.Start(t, c)
+	mint := func(ttl time.Duration) string {
+		tok, err := node.MintToken(secret, "dana", nil, ttl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tok
+	}
+	var mu sync.Mutex
+	calls := 0
+	var states []string
+	cl := dial(t, n.WSURL(), client.Options{
+		Reconnect: true, MinDelay: 20 * time.Millisecond,
+		TokenFunc: func(context.Context) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			if calls == 1 {
+				return mint(2 * time.Second), nil
+			}
+			return mint(time.Minute), nil
+		},
+		OnState: func(s client.State, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var ce *client.CloseError
+			if errors.As(err, &ce) {
+				states = append(states, s.String()+" "+strconv.Itoa(ce.Code))
+			} else {
+				states = append(states, s.String())
+			}
+		},
+	})
+	ctx := ctxT(t)
+	if err := cl.Join(ctx, "r"); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.Eventually(t, "the refresh", func() bool { mu.Lock(); defer mu.Unlock(); return calls == 2 })
+	time.Sleep(3 * time.Second) // past the first token's expiry and the grace
+	mu.Lock()
+	if len(states) != 0 {
+		t.Fatalf("states %v after a refresh, want none (the connection lives on)", states)
+	}
+	calls = 0
+	mu.Unlock()
+
+	// A second client whose refresh fails.
+	cl2 := dial(t, n.WSURL(), client.Options{
+		Reconnect: true, MinDelay: 20 * time.Millisecond,
+		TokenFunc: func(context.Context) (string, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			calls++
+			switch calls {
+			case 1:
+				return mint(2 * time.Second), nil
+			case 2:
+				return "", errors.New("token service down")
+			}
+			return mint(time.Minute), nil
+		},
+		OnState: func(s client.State, err error) {
+			mu.Lock()
+			defer mu.Unlock()
+			var ce *client.CloseError
+			if errors.As(err, &ce) {
+				states = append(states, s.String()+" "+strconv.Itoa(ce.Code))
+			} else {
+				states = append(states, s.String())
+			}
+		},
+	})
+	if err := cl2.Join(ctx, "r2"); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.Eventually(t, "the reconnect with a fresh token", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(states) >= 2
+	})
+	mu.Lock()
+	got := append([]string(nil), states...)
+	mu.Unlock()
+	if got[0] != "reconnecting "+strconv.Itoa(client.CodeTokenExpired) || got[1] != "connected" {
+		t.Fatalf("states %v, want reconnecting 4002 then connected", got)
+	}
+	hubtest.HTTP(t, "POST", n.HTTPURL()+"/api/rooms/r2/messages", "", `"again"`)
+	if m := next(t, cl2); m.Room != "r2" || string(m.Data) != `"again"` {
+		t.Fatalf("after the reconnect got %+v", m)
 	}
 }

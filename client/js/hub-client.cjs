@@ -20,7 +20,12 @@
 //     4000-4499, but never after the app called close(), after a code in
 //     4500-4999 (kicked, connection limit) or after the backend ended the
 //     conversation (1000);
-//   - joins again, after each reconnect, every room it was in;
+//   - keeps a connection alive past its token's expiry: when the hub sends
+//     refresh_required it calls options.token() (when it is a function)
+//     and sends the new token in a refresh frame; without a refresh the
+//     hub closes with 4002 and the client reconnects, asking token() again;
+//   - joins again, after each reconnect, every room it joined (rooms the
+//     hub joined for it, announced with 'joined', are the hub's to join);
 //   - queues requests made while it is not connected (up to maxQueue) and
 //     sends them once it is;
 //   - notices a dead connection: when nothing has arrived for pingInterval it
@@ -119,6 +124,8 @@ class HubClient {
     this._roomListeners = new Map(); // room -> Set<fn>
     this._rooms = new Set(); // rooms the app wants to be in
     this._pos = new Map(); // history rooms: room -> { epoch, offset } last seen
+    this._serverRooms = new Set(); // rooms the hub joined for this connection
+    this._refreshing = false; // a refresh_required is being answered
     this._pending = new Map(); // id -> request
     this._queue = []; // requests not yet written, in order
     this._nextId = 0;
@@ -148,9 +155,12 @@ class HubClient {
     return this._state === State.OPEN;
   }
 
-  /** The rooms the client is in, or will join again once it reconnects. */
+  /**
+   * The rooms the client is in, or will join again once it reconnects, and
+   * those the hub joined for the current connection.
+   */
   get rooms() {
-    return [...this._rooms];
+    return [...new Set([...this._rooms, ...this._serverRooms])];
   }
 
   /**
@@ -266,8 +276,10 @@ class HubClient {
   /**
    * on adds a listener: 'message' (msg), 'error' (HubError), 'state'
    * (state, previous), 'open' ({reconnected}), 'close' ({code, reason,
-   * willReconnect}), 'reconnecting' ({attempt, delay}). It returns a
-   * function that removes the listener.
+   * willReconnect}), 'reconnecting' ({attempt, delay}), 'joined' ({room,
+   * by}) and 'left' ({room, by, reason}) when the hub made the connection
+   * join or leave a room, 'refresh' ({expiresAt}) once a new token was
+   * accepted. It returns a function that removes the listener.
    */
   on(event, fn) {
     let set = this._listeners.get(event);
@@ -537,6 +549,22 @@ class HubClient {
         if (typeof f.room === 'string') this._emit('recovered', { room: f.room, recovered: false, resync: true });
         return;
       }
+      case 'refresh_required':
+        this._refresh(f.expires_at);
+        return;
+      case 'joined':
+        if (typeof f.room === 'string') {
+          this._serverRooms.add(f.room);
+          this._emit('joined', { room: f.room, by: f.by });
+        }
+        return;
+      case 'left':
+        if (typeof f.room === 'string') {
+          this._serverRooms.delete(f.room);
+          this._rooms.delete(f.room);
+          this._emit('left', { room: f.room, by: f.by, reason: f.reason });
+        }
+        return;
       case 'message': {
         const msg = { data: f.data, frame: f };
         if (f.room !== undefined) msg.room = f.room;
@@ -566,9 +594,32 @@ class HubClient {
     }
   }
 
+  // _refresh answers refresh_required: a new token from options.token(),
+  // sent in a refresh frame. A failure is reported as an 'error'; the hub
+  // then closes at the old token's expiry (4002) and the client reconnects.
+  async _refresh(expiresAt) {
+    const get = this.options.token;
+    if (typeof get !== 'function' || this._refreshing) return;
+    const ws = this._ws;
+    this._refreshing = true;
+    try {
+      const token = await get();
+      if (this._ws !== ws || this._state !== State.OPEN) return;
+      await this._request({ type: 'refresh', token }, 'refresh');
+      this._emit('refresh', { expiresAt });
+    } catch (err) {
+      if (this._ws === ws && !(err && err.code === 'disconnected')) {
+        this._emit('error', err instanceof HubError ? err : new HubError('token', 'getting the token: ' + (err && err.message)));
+      }
+    } finally {
+      this._refreshing = false;
+    }
+  }
+
   _onClose(code, reason) {
     this._detach();
     this._probeId = null;
+    this._serverRooms.clear();
     const should = this.options.shouldReconnect || defaultShouldReconnect;
     const again = !this._stopped && this.options.reconnect !== false && should(code, reason);
     if (!again) {
@@ -590,7 +641,7 @@ class HubClient {
       } else if (r.kind === 'leave') {
         clearTimeout(r.timer);
         r.resolve();
-      } else if (r.kind === 'message') {
+      } else if (r.kind === 'message' || r.kind === 'refresh') {
         clearTimeout(r.timer);
         r.reject(new HubError('disconnected', 'connection lost before the ack'));
       }

@@ -76,7 +76,11 @@ export type WebSocketConstructor = new (url: string) => WebSocketLike;
 export interface HubClientOptions {
   /** Development mode only: the user name, sent as ?user=. */
   user?: string;
-  /** A JWT, or a function returning one (called before every connection attempt). */
+  /**
+   * A JWT, or a function returning one: called before every connection
+   * attempt and when the hub asks for a refresh ahead of the token's
+   * expiry, so the connection outlives its tokens.
+   */
   token?: string | (() => string | Promise<string>);
   /** Extra query parameters for the upgrade URL. */
   params?: Record<string, string | string[]>;
@@ -120,6 +124,12 @@ export interface HubClientEvents {
    * a resync frame announced a hole): reload the room's state from your backend.
    */
   recovered: (info: { room: string; recovered: boolean; resync?: boolean }) => void;
+  /** The hub made the connection join a room (JWT join claim, connect proxy, server API). */
+  joined: (info: { room: string; by: 'server' }) => void;
+  /** The hub made the connection leave a room: reason "api" (server API) or "token" (a refreshed rooms claim). */
+  left: (info: { room: string; by: 'server'; reason: string }) => void;
+  /** A new token from options.token() was accepted; expiresAt is the old token's expiry (Unix seconds). */
+  refresh: (info: { expiresAt: number }) => void;
 }
 
 export declare class HubClient {
@@ -127,7 +137,7 @@ export declare class HubClient {
   readonly url: string;
   readonly state: State;
   readonly connected: boolean;
-  /** Rooms the client is in, or will join again once it reconnects. */
+  /** Rooms the client is in, or will join again once it reconnects, and those the hub joined for it. */
   readonly rooms: string[];
   /** Open the connection; resolved once it is open, rejected if closed before it ever opens. */
   connect(): Promise<void>;
