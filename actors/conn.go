@@ -4,7 +4,6 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/asynkron/protoactor-go/actor"
@@ -65,7 +64,7 @@ type Conn struct {
 	rooms       []string
 	life        *lifetime     // rooms it may join, token expiry, server-side rooms; nil: any room, no expiry, none
 	meta        string        // the event fields after the node, as references into sys.metas (meta.go)
-	connectedAt atomic.Int64  // unix nanoseconds; read off the actor by the per-user limit's listing
+	connectedAt int64         // unix nanoseconds, when it was accepted; set before the Conn is shared, never changed
 	last        time.Duration // when the rate limit last counted a frame, since sys.epoch
 	tokens      float32       // the rate limit's bucket, up to MessageBurst
 	strikes     float32       // refusals not yet forgiven (the flood policy), below RateLimitStrikes
@@ -238,7 +237,7 @@ func (c *Conn) InvokeUserMessage(msg any) {
 		}
 		m.reply <- ConnInfo{
 			ID: c.ID(), User: c.user, Rooms: rooms, Node: c.sys.opts.Node, Peer: c.sys.metas.peer(c.meta),
-			ConnectedAt: time.Unix(0, c.connectedAt.Load()),
+			ConnectedAt: time.Unix(0, c.connectedAt),
 		}
 	case *joinDecided:
 		if m.err != nil {
@@ -464,12 +463,10 @@ func (c *Conn) EscalateFailure(reason, msg any) {
 }
 
 func (c *Conn) connected() {
-	// The connection counts as connected from here (its connected_at and
-	// its place in the per-user limit's order): routable, and the time its
-	// connect event carries.
-	now := c.sys.opts.Now()
-	c.connectedAt.Store(now.UnixNano())
-	c.publishAt(protocol.EventConnect, now, nil, false)
+	// The connect event is timed when the connection was accepted, its
+	// connected_at, set once at Open: the per-user limit orders a user's
+	// connections by it, the same order wherever it is read.
+	c.publishAt(protocol.EventConnect, time.Unix(0, c.connectedAt), nil, false)
 	if h := c.sys.opts.Connected; h != nil && !c.cut {
 		h(c)
 	}
@@ -516,8 +513,8 @@ func (c *Conn) appendEventAt(dst []byte, event string, at time.Time, x *protocol
 	return protocol.AppendEventTail(dst, x)
 }
 
-// ConnectedAt is when the connection became routable, in Unix nanoseconds.
-func (c *Conn) ConnectedAt() int64 { return c.connectedAt.Load() }
+// ConnectedAt is when the connection was accepted, in Unix nanoseconds.
+func (c *Conn) ConnectedAt() int64 { return c.connectedAt }
 
 func (c *Conn) fail(id []byte, e *protocol.Error) {
 	metrics.ClientErrors.WithLabelValues(errCode(e)).Inc()

@@ -334,13 +334,13 @@ type OpenRequest struct {
 func (s *System) Open(sink Sink, r *OpenRequest) *Conn {
 	seq := s.seq.Add(1)
 	c := &Conn{
-		sys:    s,
-		sink:   sink,
-		seq:    seq,
-		user:   r.User,
-		tokens: float32(s.opts.MessageBurst),
+		sys:         s,
+		sink:        sink,
+		seq:         seq,
+		user:        r.User,
+		tokens:      float32(s.opts.MessageBurst),
+		connectedAt: s.opts.Now().UnixNano(),
 	}
-	c.connectedAt.Store(s.opts.Now().UnixNano())
 	if r.RoomGlobs != nil {
 		c.life = &lifetime{globs: r.RoomGlobs}
 	}
@@ -513,7 +513,7 @@ func (s *System) UserConnections(user string) []ConnRef {
 	conns := s.users.members(user)
 	out := make([]ConnRef, len(conns))
 	for i, c := range conns {
-		out[i] = ConnRef{ID: c.ID(), ConnectedAt: c.connectedAt.Load()}
+		out[i] = ConnRef{ID: c.ID(), ConnectedAt: c.connectedAt}
 	}
 	return out
 }

@@ -375,6 +375,9 @@ func (n *Node) enforceUserLimit(user string) {
 		n.log.Warn("user connection limit: listing connections failed", "user", user, "err", err)
 		return
 	}
+	if !g.complete {
+		n.log.Warn("user connection limit: not every node answered; deciding on what they did", "user", user, "nodes", g.nodes)
+	}
 	var all []actors.ConnRef
 	for _, a := range g.answers {
 		var refs []actors.ConnRef

@@ -35,3 +35,8 @@ func (n *Node) StreamReplicas(ns string) int {
 	defer cancel()
 	return n.hist.Replicas(ctx, ns)
 }
+
+// CutNATS closes the node's NATS connection for good while it stays a
+// gossip member: the rest of the cluster still expects its answers, and
+// gets none (a node cut off from NATS, or killed and not yet noticed).
+func (n *Node) CutNATS() { n.nc.Close() }

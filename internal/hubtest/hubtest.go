@@ -433,3 +433,6 @@ func (c *Client) TryNext(d time.Duration) (m Msg, alive bool) {
 		return nil, true
 	}
 }
+
+// Done is closed when the connection has ended (see Closed for the code).
+func (c *Client) Done() <-chan struct{} { return c.closed }
