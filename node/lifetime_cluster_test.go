@@ -37,6 +37,16 @@ func startClusterWith(t *testing.T, size int, edit func(c *config.Config)) []*no
 		nodes = append(nodes, hubtest.Start(t, c))
 	}
 	waitFormed(t, nodes, true)
+	// Subscription interest travels between the NATS servers after the
+	// routes are up: wait until every node hears every other.
+	hubtest.Eventually(t, "every node to answer cluster-wide commands", func() bool {
+		for _, n := range nodes {
+			if _, body := hubtest.HTTP(t, "GET", n.HTTPURL()+"/api/rooms?prefix=none", "", ""); body["complete"] != true {
+				return false
+			}
+		}
+		return true
+	})
 	return nodes
 }
 
