@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -388,6 +389,8 @@ func TestPresence_JoinStorm(t *testing.T) {
 	runtime.ReadMemStats(&before)
 
 	clients := make([]*hubtest.Client, total)
+	var ru0 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
 	start := time.Now()
 	var wg sync.WaitGroup
 	const dialers = 20
@@ -451,12 +454,15 @@ func TestPresence_JoinStorm(t *testing.T) {
 			maxFrames = f
 		}
 	}
+	var ru1 syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
+	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	heap := int64(after.HeapAlloc) - int64(before.HeapAlloc)
-	t.Logf("%d joins over %v on 3 nodes: frames per member max %d, mean %.1f; heap +%.1f MiB (3 nodes and %d clients in this process)",
-		total, took.Round(time.Millisecond), maxFrames, float64(sumFrames)/float64(total), float64(heap)/(1<<20), total)
+	t.Logf("%d joins over %v on 3 nodes: frames per member max %d, mean %.1f; heap +%.1f MiB; CPU %v until every node listed everyone (3 nodes and %d clients in this process)",
+		total, took.Round(time.Millisecond), maxFrames, float64(sumFrames)/float64(total), float64(heap)/(1<<20), cpu.Round(time.Millisecond), total)
 	// One frame per frame window (100 ms) at most while joins come in, and
 	// a few for the stragglers' windows.
 	if bound := int(took/(100*time.Millisecond)) + 10; maxFrames > bound {

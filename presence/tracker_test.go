@@ -22,7 +22,7 @@ import (
 // These tests run trackers of several "nodes" against one real NATS
 // server, with real connection actors whose outbound side is recorded.
 
-func startNATS(t *testing.T) string {
+func startNATS(t testing.TB) string {
 	t.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
 	if err != nil {
@@ -38,7 +38,8 @@ func startNATS(t *testing.T) string {
 
 // cluster is a set of trackers that see the same alive list.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
+	quiet bool // record no frames or events (benchmarks)
 	url   string
 	mu    sync.Mutex
 	alive []string
@@ -86,11 +87,13 @@ func policy(room string) (presence.Room, bool) {
 		return presence.Room{JoinLeave: true, MaxList: 1000}, true
 	case "small":
 		return presence.Room{JoinLeave: true, MaxList: 5}, true
+	case "bench":
+		return presence.Room{JoinLeave: true, MaxList: 1 << 20}, true
 	}
 	return presence.Room{}, false
 }
 
-func newCluster(t *testing.T) *cluster {
+func newCluster(t testing.TB) *cluster {
 	return &cluster{t: t, url: startNATS(t), nodes: map[string]*fakeNode{}}
 }
 
@@ -105,11 +108,17 @@ func (c *cluster) start(name string) *fakeNode {
 		Node: name, Prefix: "hub", Conn: nc, Policy: policy,
 		LeaveDelay: 300 * time.Millisecond, SyncWait: time.Second,
 		Deliver: func(room string, frame []byte) {
+			if c.quiet {
+				return
+			}
 			n.mu.Lock()
 			n.room[room] = append(n.room[room], frame)
 			n.mu.Unlock()
 		},
 		Event: func(event string, payload []byte) {
+			if c.quiet {
+				return
+			}
 			var m map[string]any
 			_ = json.Unmarshal(payload, &m)
 			n.mu.Lock()
@@ -162,7 +171,7 @@ func join(c *actors.Conn, room string) {
 	c.Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: room})
 }
 
-func snapshotUsers(t *testing.T, n *fakeNode, room string) ([]string, presence.Snapshot) {
+func snapshotUsers(t testing.TB, n *fakeNode, room string) ([]string, presence.Snapshot) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
