@@ -113,7 +113,7 @@ func TestReadmeTour(t *testing.T) {
 		if got := run("curl -s localhost:8080/api/users/bob"); got != inTour(`{"complete":true,"connections":1,"nodes":1,"online":true,"user":"bob"}`) {
 			t.Errorf("GET /api/users/bob = %s", got)
 		}
-		if got := run(`curl -s -X POST localhost:8080/api/rooms/lobby/messages -d '{"from":"api"}'`); got != inTour(`{"status":"accepted"}`) {
+		if got := run(`curl -s -X POST localhost:8080/api/rooms/lobby/messages -d '{"from":"api"}'`); got != inTour(`{"offset":3,"status":"accepted"}`) {
 			t.Errorf("POST /api/rooms/lobby/messages = %s", got)
 		}
 		alice.expect(t, `[lobby] {"from":"api"}`)
