@@ -106,7 +106,7 @@ func (q *queries) localCommand(op string, data []byte) any {
 	case cmdUserLeave:
 		return countReply{N: sys.LeaveUser(c.User, c.Room, serverJoinWait)}
 	case cmdUserClose:
-		return countReply{N: sys.CloseUser(c.User, uint16(c.Code), protocol.ReasonKicked)}
+		return countReply{N: sys.CloseUser(c.User, uint16(c.Code), closeReason(c.Code))}
 	case cmdUserConns:
 		return sys.UserConnections(c.User)
 	case cmdUserInfo:
@@ -180,6 +180,15 @@ func (n *Node) disconnectUser(ctx context.Context, c command) (result, error) {
 	return result{"user": c.User, "code": code, "connections": total, "nodes": g.nodes, "complete": g.complete}, nil
 }
 
+// closeReason is the reason sent with a close code a backend chose:
+// "reconnect" for 4000-4499, "kicked" for 4500-4999.
+func closeReason(code int) string {
+	if code < 4500 {
+		return protocol.ReasonReconnect
+	}
+	return protocol.ReasonKicked
+}
+
 func closeCode(code int) (int, error) {
 	if code == 0 {
 		return int(protocol.CloseKicked), nil
@@ -237,9 +246,9 @@ func (n *Node) disconnectConn(ctx context.Context, c command) (result, error) {
 	}
 	var found bool
 	if actors.NodeOf(c.Conn) == n.Name() {
-		found = n.sys.CloseConn(c.Conn, uint16(code), protocol.ReasonKicked)
+		found = n.sys.CloseConn(c.Conn, uint16(code), closeReason(code))
 	} else {
-		a, err := n.queries.ask(ctx, "close", c.Conn, nil, "Hub-Code", strconv.Itoa(code), "Hub-Reason", protocol.ReasonKicked)
+		a, err := n.queries.ask(ctx, "close", c.Conn, nil, "Hub-Code", strconv.Itoa(code), "Hub-Reason", closeReason(code))
 		if err != nil {
 			return nil, n.ownerSilent(c.Conn, err)
 		}

@@ -370,8 +370,8 @@ func TestServerAPI_Cluster(t *testing.T) {
 			t.Fatalf("DELETE /api/users/ann: %d %v", status, body)
 		}
 		for _, c := range ann {
-			if code, reason := c.Closed(); code != 4000 || reason != protocol.ReasonKicked {
-				t.Fatalf("closed %d %q, want 4000 kicked", code, reason)
+			if code, reason := c.Closed(); code != 4000 || reason != protocol.ReasonReconnect {
+				t.Fatalf("closed %d %q, want 4000 reconnect", code, reason)
 			}
 		}
 		r, err := nc.Request("hub.api.connections.disconnect", fmt.Appendf(nil, `{"connection":%q}`, bobID), 5*time.Second)
