@@ -466,7 +466,7 @@ func (c *Conn) connected() {
 	// The connect event is timed when the connection was accepted, its
 	// connected_at, set once at Open: the per-user limit orders a user's
 	// connections by it, the same order wherever it is read.
-	c.publishAt(protocol.EventConnect, time.Unix(0, c.connectedAt), nil, false)
+	c.publishAt(protocol.EventConnect, time.Unix(0, c.connectedAt), nil, "")
 	if h := c.sys.opts.Connected; h != nil && !c.cut {
 		h(c)
 	}
@@ -474,13 +474,14 @@ func (c *Conn) connected() {
 
 // publish encodes the event named event about this connection, with x's
 // extra fields, and publishes it, unless nobody wants it (Options.Wanted).
-// withReply gives it the connection's reply subject.
-func (c *Conn) publish(event string, x *protocol.EventExtra, withReply bool) {
-	c.publishAt(event, c.sys.opts.Now(), x, withReply)
+// replyID, when not "", is the connection's id: the event gets the
+// connection's reply subject (the caller has the id at hand already).
+func (c *Conn) publish(event string, x *protocol.EventExtra, replyID string) {
+	c.publishAt(event, c.sys.opts.Now(), x, replyID)
 }
 
 // publishAt is publish timed at.
-func (c *Conn) publishAt(event string, at time.Time, x *protocol.EventExtra, withReply bool) {
+func (c *Conn) publishAt(event string, at time.Time, x *protocol.EventExtra, replyID string) {
 	s := c.sys
 	bus, local := s.wants(event)
 	if !bus && !local {
@@ -488,8 +489,8 @@ func (c *Conn) publishAt(event string, at time.Time, x *protocol.EventExtra, wit
 		return
 	}
 	reply := ""
-	if withReply {
-		reply = s.opts.Bus.ReplySubject(c.ID())
+	if replyID != "" {
+		reply = s.opts.Bus.ReplySubject(replyID)
 	}
 	s.event(event, c.appendEventAt(nil, event, at, x), reply, bus, local)
 }
@@ -653,7 +654,7 @@ func (c *Conn) join(f *protocol.Frame, ask bool) {
 
 // messageEvent publishes the message event of a client's message frame.
 func (s *System) messageEvent(c *Conn, f *protocol.Frame, id string) {
-	c.publish(protocol.EventMessage, &protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User}, true)
+	c.publish(protocol.EventMessage, &protocol.EventExtra{Message: f.Data, Room: f.Room, ToUser: f.User}, id)
 }
 
 // stored answers a client's message to a history room once the store has.
@@ -705,7 +706,7 @@ func (c *Conn) end(reason string) {
 		s.users.leave(c.user, c, nil)
 	}
 	s.root.Send(s.all, &leaveReq{member: c})
-	c.publish(protocol.EventDisconnect, &protocol.EventExtra{Reason: reason}, false)
+	c.publish(protocol.EventDisconnect, &protocol.EventExtra{Reason: reason}, "")
 	s.metas.release(c.meta)
 	c.meta = ""
 	metrics.Disconnections.WithLabelValues(reason).Inc()
