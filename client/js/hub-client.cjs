@@ -125,6 +125,7 @@ class HubClient {
     this._rooms = new Set(); // rooms the app wants to be in
     this._pos = new Map(); // history rooms: room -> { epoch, offset } last seen
     this._serverRooms = new Set(); // rooms the hub joined for this connection
+    this._presence = new Map(); // room -> { members: Map<user, member>, count, connections } (rooms asked with presence())
     this._refreshing = false; // a refresh_required is being answered
     this._pending = new Map(); // id -> request
     this._queue = []; // requests not yet written, in order
@@ -237,8 +238,55 @@ class HubClient {
     return p ? { ...p } : undefined;
   }
 
+  /**
+   * presence asks who is in room (a presence room this client joined) and
+   * keeps the list up to date from the join, leave and presence_diff frames
+   * that follow: members(room) reads it, 'presence' events tell each
+   * change. The promise resolves with { room, members, count, connections }
+   * (members undefined above the room's max_list: counts only).
+   */
+  presence(room) {
+    return this._request({ type: 'presence', room }, 'presence', room);
+  }
+
+  /**
+   * members returns the users in room as kept since presence(room):
+   * [{ user, info, connections }], or undefined when presence(room) was not
+   * asked (or the room is above its max_list).
+   */
+  members(room) {
+    const p = this._presence.get(room);
+    return p && p.members ? [...p.members.values()] : undefined;
+  }
+
+  _presenceFrame(f) {
+    const p = this._presence.get(f.room);
+    if (!p) return;
+    const joins = [];
+    const leaves = [];
+    if (f.type === 'join') joins.push({ user: f.user, info: f.info });
+    if (f.type === 'leave') leaves.push(f.user);
+    if (f.type === 'presence_diff') {
+      for (const j of f.joins || []) joins.push({ user: j.user, info: j.info });
+      for (const u of f.leaves || []) leaves.push(u);
+    }
+    for (const u of leaves) {
+      if (p.members) p.members.delete(u);
+      this._emit('leave', { room: f.room, user: u });
+    }
+    for (const j of joins) {
+      if (p.members && !p.members.has(j.user)) p.members.set(j.user, { user: j.user, info: j.info, connections: [] });
+      this._emit('join', { room: f.room, user: j.user, info: j.info });
+    }
+    if (typeof f.count === 'number') p.count = f.count;
+    else if (p.members) p.count = p.members.size;
+    if (typeof f.connections === 'number') p.connections = f.connections;
+    this._emit('presence', { room: f.room, members: this.members(f.room), count: p.count, connections: p.connections });
+  }
+
   /** leave leaves room; the promise is resolved by the server's ack. */
   leave(room) {
+    this._presence.delete(room);
     this._pos.delete(room);
     if (!this._rooms.delete(room) && this._state !== State.OPEN) {
       return Promise.resolve();
@@ -545,6 +593,25 @@ class HubClient {
         }
         return;
       }
+      case 'presence': {
+        if (typeof f.room !== 'string') return;
+        const members = Array.isArray(f.members) ? new Map(f.members.map((m) => [m.user, m])) : null;
+        this._presence.set(f.room, { members, count: f.count, connections: f.connections });
+        const ans = { room: f.room, members: members ? [...members.values()] : undefined, count: f.count, connections: f.connections };
+        const r = this._pending.get(f.id);
+        if (r) {
+          this._pending.delete(f.id);
+          clearTimeout(r.timer);
+          r.resolve(ans);
+        }
+        this._emit('presence', ans);
+        return;
+      }
+      case 'join':
+      case 'leave':
+      case 'presence_diff':
+        if (typeof f.room === 'string') this._presenceFrame(f);
+        return;
       case 'resync': {
         if (typeof f.room === 'string') this._emit('recovered', { room: f.room, recovered: false, resync: true });
         return;

@@ -110,6 +110,21 @@ export interface HubClientOptions {
   shouldReconnect?: (code: number, reason: string) => boolean;
 }
 
+/** One user present in a room, with its connections (SPEC §11). */
+export interface PresenceMember {
+  user: string;
+  info?: unknown;
+  connections: { id: string; node: string; connected_at: string }[];
+}
+
+/** A room's presence; members is undefined above the room's max_list (counts only). */
+export interface Presence {
+  room: string;
+  members?: PresenceMember[];
+  count: number;
+  connections: number;
+}
+
 export interface HubClientEvents {
   message: (msg: HubMessage) => void;
   error: (err: HubError) => void;
@@ -124,6 +139,12 @@ export interface HubClientEvents {
    * a resync frame announced a hole): reload the room's state from your backend.
    */
   recovered: (info: { room: string; recovered: boolean; resync?: boolean }) => void;
+  /** A user came into a room this client asked presence() of (join_leave rooms). */
+  join: (info: { room: string; user: string; info?: unknown }) => void;
+  /** A user's last connection left such a room. */
+  leave: (info: { room: string; user: string }) => void;
+  /** The kept presence of a room changed (or was answered). */
+  presence: (p: Presence) => void;
   /** The hub made the connection join a room (JWT join claim, connect proxy, server API). */
   joined: (info: { room: string; by: 'server' }) => void;
   /** The hub made the connection leave a room: reason "api" (server API) or "token" (a refreshed rooms claim). */
@@ -147,6 +168,10 @@ export declare class HubClient {
   /** The last position seen in a history room (sent as "since" when rejoining); undefined for other rooms. */
   position(room: string): { epoch: string; offset: number } | undefined;
   leave(room: string): Promise<void>;
+  /** Who is in room (joined, with presence); the list is then kept up to date from the hub's frames. */
+  presence(room: string): Promise<Presence>;
+  /** The users in room as kept since presence(room); undefined before it or above max_list. */
+  members(room: string): PresenceMember[] | undefined;
   send(data: unknown, opts?: { room?: string; user?: string }): Promise<void>;
   sendToRoom(room: string, data: unknown): Promise<void>;
   sendToUser(user: string, data: unknown): Promise<void>;
