@@ -30,6 +30,18 @@
 // skipping the hop; ordering per room is kept because one group actor does
 // all of a room's deliveries.
 //
+// Deadlines (timers.go): a token's refresh_required notice and its expiry
+// plus the grace, and max_connection_age, sit in one min-heap per System
+// served by one goroutine, which posts a fired message to the connection
+// when one is due; there is no timer per connection, and a deadline made
+// stale by a refresh or the connection's end is ignored when it fires.
+// What only some connections have (a rooms claim, a token expiry, rooms
+// joined server-side) hangs off one pointer (lifetime), so the others pay
+// a word. Server-side joins and leaves (serverJoin, serverLeave) are
+// messages to the connection like its frames; their done callbacks run
+// once the room's group has the member (or let it go), on the group's
+// goroutine, and must not block.
+//
 // A connection actor is a Conn and nothing more: it is not spawned, has no
 // PID, no entry in protoactor's process registry, no actor.Context and no
 // name. A Conn embeds its mailbox (queue: a mutex and one slice that is nil
