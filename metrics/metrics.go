@@ -120,3 +120,12 @@ var (
 func init() {
 	Registry.MustRegister(BackendRequests, BackendLatency, BackendErrors, BackendQueueDepth, BackendRetries, BackendDropped)
 }
+
+func init() {
+	// The events every node can publish start at zero, so that a dashboard
+	// shows 0 rather than no data on a node whose events nobody wants.
+	for _, e := range []string{"connect", "message", "disconnect"} {
+		Events.WithLabelValues(e)
+		EventsUnwanted.WithLabelValues(e)
+	}
+}
