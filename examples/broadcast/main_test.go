@@ -12,6 +12,9 @@ func TestBroadcast(t *testing.T) {
 	n := hubtest.Start(t, hubtest.Config(t))
 	a := hubtest.Dial(t, n.WSURL()+"?user=alice", nil)
 	b := hubtest.Dial(t, n.WSURL(), nil)
+	// The 101 reaches a client before the node has opened the connection
+	// on its side; the first tick follows within milliseconds.
+	hubtest.Eventually(t, "both connections open on the node", func() bool { return n.NumConns() == 2 })
 	if err := run(context.Background(), options{NATS: n.NATSURL(), Prefix: "hub", Interval: 10 * time.Millisecond, Count: 3}); err != nil {
 		t.Fatal(err)
 	}
