@@ -68,9 +68,11 @@ func TestReadmeTour(t *testing.T) {
 		"-gossip-bind", "127.0.0.1:0", "-nats-cluster-listen", "127.0.0.1:0", "-log-format", "text")
 	hub.Env = append(os.Environ(), "HUB_CONFIG=")
 	hubLog := startLines(t, hub, true)
+	// Start-up (the demo's JetStream included) may take a while on a
+	// loaded machine: wait on the log, not on a clock, up to a minute.
 	var logged []string
 	for len(logged) == 0 || !strings.Contains(logged[len(logged)-1], `msg="websocket listening"`) {
-		logged = append(logged, hubLog.next(t, "up to websocket listening"))
+		logged = append(logged, hubLog.nextWithin(t, "up to websocket listening", time.Minute))
 	}
 	checkLogSample(t, tour, logged)
 
@@ -229,6 +231,7 @@ type lines struct {
 	cmd    *exec.Cmd
 	in     io.WriteCloser
 	out    chan string
+	eof    chan struct{} // closed once every line the process wrote is in out
 	exited chan struct{}
 	err    error
 }
@@ -249,8 +252,9 @@ func startLines(t *testing.T, cmd *exec.Cmd, stderrOnly bool) *lines {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	l := &lines{cmd: cmd, in: in, out: make(chan string, 1000), exited: make(chan struct{})}
+	l := &lines{cmd: cmd, in: in, out: make(chan string, 1000), eof: make(chan struct{}), exited: make(chan struct{})}
 	go func() {
+		defer close(l.eof)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
 			select {
@@ -281,11 +285,25 @@ func (l *lines) say(t *testing.T, line string) {
 // next returns the next line, failing the test after hubtest.Wait.
 func (l *lines) next(t *testing.T, what string) string {
 	t.Helper()
+	return l.nextWithin(t, what, hubtest.Wait)
+}
+
+func (l *lines) nextWithin(t *testing.T, what string, d time.Duration) string {
+	t.Helper()
 	select {
 	case line := <-l.out:
 		return line
-	case <-time.After(hubtest.Wait):
-		t.Fatalf("%s: no line %s within %v", l.cmd.Path, what, hubtest.Wait)
+	case <-l.eof:
+		select {
+		case line := <-l.out:
+			return line
+		default:
+		}
+		<-l.exited
+		t.Fatalf("%s exited (%v) before printing a line %s", l.cmd.Path, l.err, what)
+		return ""
+	case <-time.After(d):
+		t.Fatalf("%s: no line %s within %v", l.cmd.Path, what, d)
 		return ""
 	}
 }
