@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -64,15 +65,27 @@ func TestReadmeTour(t *testing.T) {
 	// 1. make run, which is ./bin/hub -dev -demo; the gossip and route
 	// listeners move to free ports so the test can run beside a real node.
 	inTour("make run")
-	hub := exec.Command(bins["./bin/hub"], "-dev", "-demo", "-port", wsPort, "-nats-listen", "127.0.0.1:"+natsPort,
-		"-gossip-bind", "127.0.0.1:0", "-nats-cluster-listen", "127.0.0.1:0", "-log-format", "text")
-	hub.Env = append(os.Environ(), "HUB_CONFIG=")
-	hubLog := startLines(t, hub, true)
-	// Start-up (the demo's JetStream included) may take a while on a
-	// loaded machine: wait on the log, not on a clock, up to a minute.
+	var hub *exec.Cmd
+	var hubLog *lines
 	var logged []string
-	for len(logged) == 0 || !strings.Contains(logged[len(logged)-1], `msg="websocket listening"`) {
-		logged = append(logged, hubLog.nextWithin(t, "up to websocket listening", time.Minute))
+	for attempt := 1; ; attempt++ {
+		hub = exec.Command(bins["./bin/hub"], "-dev", "-demo", "-port", wsPort, "-nats-listen", "127.0.0.1:"+natsPort,
+			"-gossip-bind", "127.0.0.1:0", "-nats-cluster-listen", "127.0.0.1:0", "-log-format", "text", "-data-dir", t.TempDir())
+		hub.Env = append(os.Environ(), "HUB_CONFIG=")
+		hubLog = startLines(t, hub, true)
+		// Start-up (the demo's JetStream included) may take a while on a
+		// loaded machine: wait on the log, not on a clock, up to a minute.
+		logged = hubLog.upTo(t, `msg="websocket listening"`, time.Minute)
+		if logged != nil {
+			break
+		}
+		// The ports were free when picked; another test may have taken
+		// one since. Anything else is a failure.
+		if out := strings.Join(hubLog.seen(), "\n"); attempt == 3 || !strings.Contains(out, "already in use") {
+			t.Fatalf("the node did not start:\n%s", out)
+		}
+		wsPort, natsPort = freePort(t), freePort(t)
+		ports = strings.NewReplacer("8080", wsPort, "4222", natsPort)
 	}
 	checkLogSample(t, tour, logged)
 
@@ -232,6 +245,8 @@ type lines struct {
 	in     io.WriteCloser
 	out    chan string
 	eof    chan struct{} // closed once every line the process wrote is in out
+	mu     sync.Mutex
+	all    []string // every line, for failure messages
 	exited chan struct{}
 	err    error
 }
@@ -257,6 +272,9 @@ func startLines(t *testing.T, cmd *exec.Cmd, stderrOnly bool) *lines {
 		defer close(l.eof)
 		sc := bufio.NewScanner(pr)
 		for sc.Scan() {
+			l.mu.Lock()
+			l.all = append(l.all, sc.Text())
+			l.mu.Unlock()
 			select {
 			case l.out <- sc.Text():
 			default: // nobody reads this far; drop
@@ -273,6 +291,44 @@ func startLines(t *testing.T, cmd *exec.Cmd, stderrOnly bool) *lines {
 		<-l.exited
 	})
 	return l
+}
+
+// seen returns every line the process has written so far.
+func (l *lines) seen() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.all...)
+}
+
+// upTo returns the lines up to and including the first containing sub, or
+// nil when the process ends first; it fails the test after d.
+func (l *lines) upTo(t *testing.T, sub string, d time.Duration) []string {
+	t.Helper()
+	var got []string
+	deadline := time.After(d)
+	for {
+		select {
+		case line := <-l.out:
+			got = append(got, line)
+			if strings.Contains(line, sub) {
+				return got
+			}
+		case <-l.eof:
+			select {
+			case line := <-l.out:
+				got = append(got, line)
+				if strings.Contains(line, sub) {
+					return got
+				}
+				continue
+			default:
+			}
+			<-l.exited
+			return nil
+		case <-deadline:
+			t.Fatalf("%s: no line containing %s within %v:\n%s", l.cmd.Path, sub, d, strings.Join(l.seen(), "\n"))
+		}
+	}
 }
 
 func (l *lines) say(t *testing.T, line string) {
