@@ -63,6 +63,9 @@ type Node struct {
 	backends *backends
 	queries  *queries
 	presence *presence.Tracker
+	// presenceLive is presence for the gossip callbacks, which can run
+	// before Start has set presence.
+	presenceLive atomic.Pointer[presence.Tracker]
 	gossip   atomic.Pointer[cluster.Members] // members, for goroutines that start before it is set
 	members  *cluster.Members                // nil without gossip
 	peers    peers

@@ -34,6 +34,7 @@ func (n *Node) startPresence() error {
 		return err
 	}
 	n.presence = t
+	n.presenceLive.Store(t)
 	return nil
 }
 
@@ -50,9 +51,11 @@ func (n *Node) aliveNodes() []string {
 }
 
 // membersChanged tells presence that gossip's members changed.
+// Gossip may start before presence (history's start order), so it reads
+// the tracker through presenceLive.
 func (n *Node) membersChanged() {
-	if n.presence != nil {
-		n.presence.MembershipChanged()
+	if t := n.presenceLive.Load(); t != nil {
+		t.MembershipChanged()
 	}
 }
 

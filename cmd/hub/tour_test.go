@@ -40,8 +40,8 @@ func TestReadmeTour(t *testing.T) {
 		}
 		return cmd
 	}
-	wsPort, natsPort := freePort(t), freePort(t)
-	ports := strings.NewReplacer("8080", wsPort, "4222", natsPort)
+	var natsPort string
+	ports := strings.NewReplacer()
 	dir := t.TempDir()
 	bins := map[string]string{"./bin/hub": hubBinary(t)}
 	for _, ex := range []string{"chat", "echo"} {
@@ -65,28 +65,31 @@ func TestReadmeTour(t *testing.T) {
 	// 1. make run, which is ./bin/hub -dev -demo; the gossip and route
 	// listeners move to free ports so the test can run beside a real node.
 	inTour("make run")
-	var hub *exec.Cmd
-	var hubLog *lines
-	var logged []string
-	for attempt := 1; ; attempt++ {
-		hub = exec.Command(bins["./bin/hub"], "-dev", "-demo", "-port", wsPort, "-nats-listen", "127.0.0.1:"+natsPort,
-			"-gossip-bind", "127.0.0.1:0", "-nats-cluster-listen", "127.0.0.1:0", "-log-format", "text", "-data-dir", t.TempDir())
-		hub.Env = append(os.Environ(), "HUB_CONFIG=")
-		hubLog = startLines(t, hub, true)
-		// Start-up (the demo's JetStream included) may take a while on a
-		// loaded machine: wait on the log, not on a clock, up to a minute.
-		logged = hubLog.upTo(t, `msg="websocket listening"`, time.Minute)
-		if logged != nil {
-			break
-		}
-		// The ports were free when picked; another test may have taken
-		// one since. Anything else is a failure.
-		if out := strings.Join(hubLog.seen(), "\n"); attempt == 3 || !strings.Contains(out, "already in use") {
-			t.Fatalf("the node did not start:\n%s", out)
-		}
-		wsPort, natsPort = freePort(t), freePort(t)
-		ports = strings.NewReplacer("8080", wsPort, "4222", natsPort)
+	// The node picks its own ports (ports picked for it could be taken
+	// by another test before it binds them); the log says which.
+	hub := exec.Command(bins["./bin/hub"], "-dev", "-demo", "-port", "0", "-nats-listen", "127.0.0.1:0",
+		"-gossip-bind", "127.0.0.1:0", "-nats-cluster-listen", "127.0.0.1:0", "-log-format", "text", "-data-dir", t.TempDir())
+	hub.Env = append(os.Environ(), "HUB_CONFIG=")
+	hubLog := startLines(t, hub, true)
+	// Start-up (the demo's JetStream included) may take a while on a
+	// loaded machine: wait on the log, not on a clock, up to a minute.
+	logged := hubLog.upTo(t, `msg="websocket listening"`, time.Minute)
+	if logged == nil {
+		t.Fatalf("the node did not start:\n%s", strings.Join(hubLog.seen(), "\n"))
 	}
+	portOf := func(msg, key string) string {
+		for _, line := range logged {
+			if strings.Contains(line, msg) {
+				if m := regexp.MustCompile(key + `=\S*:(\d+)`).FindStringSubmatch(line); m != nil {
+					return m[1]
+				}
+			}
+		}
+		t.Fatalf("no %s in the log line %q", key, msg)
+		return ""
+	}
+	wsPort, natsPort := portOf(`msg="websocket listening"`, "addr"), portOf(`msg="embedded nats listening for publishers"`, "url")
+	ports = strings.NewReplacer("8080", wsPort, "4222", natsPort)
 	checkLogSample(t, tour, logged)
 
 	// 2. Two chat clients.
