@@ -66,9 +66,9 @@ type Node struct {
 	// presenceLive is presence for the gossip callbacks, which can run
 	// before Start has set presence.
 	presenceLive atomic.Pointer[presence.Tracker]
-	gossip   atomic.Pointer[cluster.Members] // members, for goroutines that start before it is set
-	members  *cluster.Members                // nil without gossip
-	peers    peers
+	gossip       atomic.Pointer[cluster.Members] // members, for goroutines that start before it is set
+	members      *cluster.Members                // nil without gossip
+	peers        peers
 
 	// The embedded server's account of the node's connection, nil with an
 	// external NATS, and the subjects of the connection events (events.go).
