@@ -42,7 +42,11 @@
 // events. It runs from the client executable (FloorEnv) and is measured
 // with the same clients in the same run, so the hub's accept rate and its
 // CPU per inbound chat message are judged against it, not against a
-// figure from another day.
+// figure from another day. The burst, paced and sustained cases run against
+// it first (burst-floor, paced-floor, sustained-floor): it has no NATS and no
+// API, so its publisher is a member of the room sending room messages over
+// its WebSocket, which the floor writes to every other member; each hub
+// figure then shows its ratio to the floor's CPU per delivery and p99.
 //
 // Every run is bounded: by the counts in Config and by Config.Timeout.
 package bench

@@ -6,10 +6,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"sync"
 	"time"
 
+	"github.com/gobwas/ws"
+	"github.com/gobwas/ws/wsutil"
 	"github.com/nats-io/nats.go"
 )
 
@@ -47,6 +50,11 @@ type FanoutResult struct {
 // fanoutCases runs burst (each publish path) and paced against one hub
 // whose one room has cfg.Members members.
 func (r *runner) fanoutCases(ctx context.Context, rep *Report, burst, paced, sustained bool) error {
+	if r.cfg.Spawn && !r.cfg.NoFloor {
+		if err := r.floorFanout(ctx, rep, burst, paced, sustained); err != nil {
+			return fmt.Errorf("floor: %w", err)
+		}
+	}
 	h, stopHub, err := r.single(ctx, "bench-fanout")
 	if err != nil {
 		return err
@@ -105,6 +113,53 @@ func (r *runner) fanoutCases(ctx context.Context, rep *Report, burst, paced, sus
 	return nil
 }
 
+// floorFanout runs the same deliveries against the floor server, in the
+// same run as the hub's: its input is a member of the room sending room
+// messages over its WebSocket (it has no NATS and no API), which it writes
+// to every other member.
+func (r *runner) floorFanout(ctx context.Context, rep *Report, burst, paced, sustained bool) error {
+	f, err := spawnFloor(ctx, r.cfg)
+	if err != nil {
+		return err
+	}
+	r.hubs = append(r.hubs, f)
+	defer r.drop(f)
+	g, stopClients, err := r.children(ctx, r.cfg.Members)
+	if err != nil {
+		return err
+	}
+	defer stopClients()
+	t, err := r.open(ctx, g, f.ws, r.cfg.Members, []string{"bench"}, "floor", nil)
+	if err != nil {
+		return err
+	}
+	if t.Opened == 0 {
+		return fmt.Errorf("no connection opened: %s", t.FirstErr)
+	}
+	var runs []run
+	if burst {
+		runs = append(runs, run{name: "burst-floor", messages: r.cfg.Messages})
+	}
+	if paced {
+		runs = append(runs, run{name: "paced-floor", messages: max(1, int(r.cfg.Rate*r.cfg.Duration.Seconds()+0.5)), rate: r.cfg.Rate})
+	}
+	if sustained {
+		rate := r.cfg.SustainedRate
+		runs = append(runs, run{name: "sustained-floor", messages: max(1, int(rate*r.cfg.Duration.Seconds()+0.5)), rate: rate})
+	}
+	for _, rn := range runs {
+		rn.via, rn.room, rn.members = "ws", "bench", t.Opened
+		res, err := r.fanout(ctx, g, []*hub{f}, f, rn)
+		if res != nil {
+			rep.FloorFanout = append(rep.FloorFanout, res)
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", rn.name, err)
+		}
+	}
+	return nil
+}
+
 type run struct {
 	name, via, room string
 	members         int     // joined members of room, over all nodes
@@ -119,6 +174,8 @@ type publisher struct {
 	url     string
 	apiKey  string
 	client  *http.Client
+	ws      net.Conn // "ws": a member of the room sending room messages (the floor server's only input)
+	room    string
 }
 
 func (r *runner) newPublisher(h *hub, via, room string) (*publisher, error) {
@@ -136,6 +193,12 @@ func (r *runner) newPublisher(h *hub, via, room string) (*publisher, error) {
 	case "http":
 		p.url, p.apiKey = h.http+"/api/rooms/"+room+"/messages", r.cfg.APIKey
 		p.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
+	case "ws":
+		c, err := dialMember(h.ws, room)
+		if err != nil {
+			return nil, err
+		}
+		p.ws, p.room = c, room
 	}
 	return p, nil
 }
@@ -143,6 +206,11 @@ func (r *runner) newPublisher(h *hub, via, room string) (*publisher, error) {
 func (p *publisher) publish(ctx context.Context, b []byte) error {
 	if p.nc != nil {
 		return p.nc.Publish(p.subject, b)
+	}
+	if p.ws != nil {
+		msg := make([]byte, 0, len(b)+64)
+		msg = append(append(append(append(msg, `{"type":"message","room":"`...), p.room...), `","data":`...), b...)
+		return wsutil.WriteClientText(p.ws, append(msg, '}'))
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.url, bytes.NewReader(b))
 	if err != nil {
@@ -178,6 +246,36 @@ func (p *publisher) close() {
 	if p.client != nil {
 		p.client.CloseIdleConnections()
 	}
+	if p.ws != nil {
+		p.ws.Close()
+	}
+}
+
+// dialMember opens a WebSocket to wsURL and joins room, waiting for the ack.
+func dialMember(wsURL, room string) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, _, err := ws.Dial(ctx, wsURL)
+	if err != nil {
+		return nil, fmt.Errorf("dial %s: %w", wsURL, err)
+	}
+	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+	if err := wsutil.WriteClientText(c, []byte(`{"type":"join_room","room":"`+room+`","id":1}`)); err != nil {
+		c.Close()
+		return nil, err
+	}
+	for {
+		b, err := wsutil.ReadServerText(c)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("join %s: %w", room, err)
+		}
+		if bytes.Contains(b, []byte(`"type":"ack"`)) {
+			break
+		}
+	}
+	_ = c.SetDeadline(time.Time{})
+	return c, nil
 }
 
 // fanout publishes rn.messages to rn.room through pub and measures the

@@ -21,6 +21,7 @@ type Report struct {
 	Idle        *IdleResult     `json:"idle,omitempty"`
 	IdleBrowser *IdleResult     `json:"idle_browser,omitempty"` // the idle case with a browser's headers
 	Connect     *IdleResult     `json:"connect,omitempty"`
+	FloorFanout []*FanoutResult `json:"floor_fanout,omitempty"` // burst, paced and sustained against the floor server
 	Burst       []*FanoutResult `json:"burst,omitempty"`
 	Paced       *FanoutResult   `json:"paced,omitempty"`
 	Sustained   *FanoutResult   `json:"sustained,omitempty"`
@@ -104,6 +105,25 @@ func (rep *Report) finish() *Report {
 	if x := rep.Connect; x != nil {
 		add(connFigures("connect", x, nil)...)
 	}
+	floor := map[string]*FanoutResult{}
+	for _, b := range rep.FloorFanout {
+		floor[strings.TrimSuffix(b.Name, "-floor")] = b
+		add(Figure{Case: b.Name, Name: fmt.Sprintf("loss (%d members, %d msgs)", b.Members, b.Messages),
+			Value: float64(b.Lost), Shown: lossShown(b), Target: "0", Result: judge(b.Lost == 0 && b.ConnsClosed == 0)})
+		add(Figure{Case: b.Name, Name: "server CPU per delivery", Value: b.CPUPerDelivUs, Unit: "µs",
+			Shown: fmt.Sprintf("%.2f µs (server %.2f s, clients %.2f s; %s deliveries/s)", b.CPUPerDelivUs, b.CPUSeconds, b.ClientCPUSeconds, thousands(b.DeliveriesPerSec))})
+		add(Figure{Case: b.Name, Name: "latency p50 / p99", Value: b.P99Ms, Unit: "ms",
+			Shown: fmt.Sprintf("%.0f / %.0f ms (p90 %.0f, max %.0f)", b.P50Ms, b.P99Ms, b.P90Ms, b.MaxMs)})
+	}
+	vsFloor := func(c string, p *FanoutResult) {
+		f := floor[c]
+		if f == nil || p == nil || f.CPUPerDelivUs <= 0 || f.P99Ms <= 0 {
+			return
+		}
+		add(Figure{Case: c, Name: "hub vs floor: CPU per delivery, p99", Value: p.CPUPerDelivUs / f.CPUPerDelivUs, Unit: "×",
+			Shown: fmt.Sprintf("%.2f× (%.2f vs %.2f µs); p99 %.2f× (%.0f vs %.0f ms)",
+				p.CPUPerDelivUs/f.CPUPerDelivUs, p.CPUPerDelivUs, f.CPUPerDelivUs, p.P99Ms/f.P99Ms, p.P99Ms, f.P99Ms)})
+	}
 	for _, b := range rep.Burst {
 		c := b.Name
 		add(Figure{Case: c, Name: fmt.Sprintf("loss (%d members × %d msgs of %d B)", b.Members, b.Messages, b.Size),
@@ -118,6 +138,10 @@ func (rep *Report) finish() *Report {
 			Shown: fmt.Sprintf("%.0f / %.0f / %.0f / %.0f ms", b.P50Ms, b.P90Ms, b.P99Ms, b.MaxMs)})
 		add(Figure{Case: c, Name: "RSS during the burst", Value: b.RSSMaxMiB, Unit: "MiB",
 			Shown: fmt.Sprintf("%.1f MiB", b.RSSMaxMiB), Target: "≤ 100 MiB", Result: judge(b.RSSMaxMiB > 0 && b.RSSMaxMiB <= 100)})
+		if b.Via == "nats" {
+			floor[c] = floor["burst"]
+			vsFloor(c, b)
+		}
 	}
 	for _, x := range []struct {
 		p          *FanoutResult
@@ -143,6 +167,7 @@ func (rep *Report) finish() *Report {
 			cpu.Target, cpu.Result = fmt.Sprintf("≤ %.0f µs", x.cpu), judge(p.CPUPerDelivUs <= x.cpu)
 		}
 		add(cpu)
+		vsFloor(x.name, p)
 	}
 	if c := rep.Chat; c != nil {
 		for _, x := range []*ChatResult{c.Floor, c.Hub} {
