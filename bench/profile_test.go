@@ -16,12 +16,13 @@ import (
 
 // TestProfile_Hub profiles an in-process hub under the load tool, since the
 // hub serves no pprof endpoint: a CPU profile while the connections open and
-// while a room of them gets a burst and a paced run, and a heap profile with
-// every connection idle. It runs only when HUB_BENCH_PROFILE names a
+// while a room of them gets a burst, a paced and a sustained run, and while
+// they chat in rooms of ten, and a heap profile with every connection idle. It runs only when HUB_BENCH_PROFILE names a
 // directory for the profiles; HUB_BENCH_CONNS sets the size (default 15000).
 //
 //	HUB_BENCH_PROFILE=/tmp/prof go test -run TestProfile_Hub -timeout 10m ./bench
 //	go tool pprof -top /tmp/prof/heap.pprof
+//	go tool pprof -top -sample_index=alloc_space -diff_base /tmp/prof/chat.allocs0.pprof /tmp/prof/chat.allocs.pprof
 func TestProfile_Hub(t *testing.T) {
 	dir := os.Getenv("HUB_BENCH_PROFILE")
 	if dir == "" {
@@ -46,8 +47,10 @@ func TestProfile_Hub(t *testing.T) {
 		if err := pprof.StartCPUProfile(f); err != nil {
 			t.Fatal(err)
 		}
+		writeAllocs(t, filepath.Join(dir, name+".allocs0.pprof"))
 		rep, err := bench.Run(context.Background(), cfg)
 		pprof.StopCPUProfile()
+		writeAllocs(t, filepath.Join(dir, name+".allocs.pprof"))
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
@@ -88,4 +91,25 @@ func TestProfile_Hub(t *testing.T) {
 	profile("burst", fan)
 	fan.Cases = []string{bench.CasePaced}
 	profile("paced", fan)
+	fan.Cases = []string{bench.CaseSustained}
+	profile("sustained", fan)
+
+	chat := base
+	chat.Cases = []string{bench.CaseChat}
+	chat.ChatDuration = 10 * time.Second
+	chat.ChatConns = min(conns, 10000)
+	profile("chat", chat)
+}
+
+// writeAllocs saves the allocation profile so far; the difference of two
+// is what a case allocated.
+func writeAllocs(t *testing.T, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		t.Fatal(err)
+	}
 }
