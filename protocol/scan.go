@@ -240,6 +240,22 @@ func skipSpace(b []byte, i int) int {
 	return i
 }
 
+// afterItem reads what follows an object member or an array element at i:
+// the container's close (end), or a comma and the space before the next
+// item; anything else is malformed (!ok).
+func afterItem(b []byte, i int, close byte) (next int, end, ok bool) {
+	i = skipSpace(b, i)
+	switch {
+	case i >= len(b):
+		return i, false, false
+	case b[i] == close:
+		return i + 1, true, true
+	case b[i] != ',':
+		return i, false, false
+	}
+	return skipSpace(b, i+1), false, true
+}
+
 // skipValue returns the end of the JSON value starting at b[i]; ok is false
 // for malformed input or nesting past maxScanDepth.
 func skipValue(b []byte, i, depth int) (int, bool) {
@@ -272,17 +288,10 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 			if i, ok = skipValue(b, skipSpace(b, i+1), depth+1); !ok {
 				return i, false
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return i, false
+			var end bool
+			if i, end, ok = afterItem(b, i, '}'); !ok || end {
+				return i, ok
 			}
-			if b[i] == '}' {
-				return i + 1, true
-			}
-			if b[i] != ',' {
-				return i, false
-			}
-			i = skipSpace(b, i+1)
 		}
 	case c == '[':
 		if depth >= maxScanDepth {
@@ -297,17 +306,10 @@ func skipValue(b []byte, i, depth int) (int, bool) {
 			if i, ok = skipValue(b, i, depth+1); !ok {
 				return i, false
 			}
-			i = skipSpace(b, i)
-			if i >= len(b) {
-				return i, false
+			var end bool
+			if i, end, ok = afterItem(b, i, ']'); !ok || end {
+				return i, ok
 			}
-			if b[i] == ']' {
-				return i + 1, true
-			}
-			if b[i] != ',' {
-				return i, false
-			}
-			i = skipSpace(b, i+1)
 		}
 	case c == '-' || ('0' <= c && c <= '9'):
 		return skipNumber(b, i)
