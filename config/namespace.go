@@ -78,10 +78,11 @@ func (d *decoder) namespace(b *hcl.Block) {
 			}
 			ns.History = h
 		} else {
-			p := &namespace.Presence{MaxList: namespace.DefaultPresenceMaxList}
+			p := &namespace.Presence{MaxList: namespace.DefaultPresenceMaxList, LeaveDelay: namespace.DefaultPresenceLeaveDelay}
 			d.body(e.Body, k, []field{
 				{"join_leave", &p.JoinLeave},
 				{"max_list", &p.MaxList},
+				{"leave_delay", &p.LeaveDelay},
 			})
 			ns.Presence = p
 		}
@@ -149,9 +150,14 @@ func (v *validator) namespaces() {
 				v.add("Invalid history replicas", fmt.Sprintf("namespace %q: replicas %d must be 1 to 5, or 0 for automatic (3 with 3 or more nodes).", ns.Name, h.Replicas), hk+".replicas", hk, key)
 			}
 		}
-		if p := ns.Presence; p != nil && p.MaxList < 1 {
+		if p := ns.Presence; p != nil {
 			pk := key + ".presence"
-			v.add("Invalid presence max_list", fmt.Sprintf("namespace %q: max_list %d must be at least 1.", ns.Name, p.MaxList), pk+".max_list", pk, key)
+			if p.MaxList < 1 {
+				v.add("Invalid presence max_list", fmt.Sprintf("namespace %q: max_list %d must be at least 1.", ns.Name, p.MaxList), pk+".max_list", pk, key)
+			}
+			if p.LeaveDelay < 0 || p.LeaveDelay > namespace.MaxPresenceLeaveDelay {
+				v.add("Invalid presence leave_delay", fmt.Sprintf("namespace %q: leave_delay %s must be from \"0s\" (leaves at once) to %q.", ns.Name, p.LeaveDelay, namespace.MaxPresenceLeaveDelay.String()), pk+".leave_delay", pk, key)
+			}
 		}
 	}
 	if !valid {

@@ -16,7 +16,7 @@ namespace "chat" {
   client_publish = false
   anonymous      = false
   history  { size = 50  ttl = "10m"  max_bytes = 1048576  storage = "memory"  replicas = 3 }
-  presence { join_leave = true  max_list = 200 }
+  presence { join_leave = true  max_list = 200  leave_delay = "500ms" }
   join_proxy = "bus"
 }
 namespace "news" {
@@ -33,7 +33,7 @@ namespace "news" {
 		{
 			Name: "chat", Rooms: []string{"chat.>", "dm.*"}, ClientPublish: &f, Anonymous: false,
 			History:   &namespace.History{Size: 50, TTL: 10 * time.Minute, MaxBytes: 1 << 20, Storage: namespace.StorageMemory, Replicas: 3},
-			Presence:  &namespace.Presence{JoinLeave: true, MaxList: 200},
+			Presence:  &namespace.Presence{JoinLeave: true, MaxList: 200, LeaveDelay: 500 * time.Millisecond},
 			JoinProxy: "bus", Pos: "ns.hcl:2",
 		},
 		{
@@ -80,6 +80,10 @@ func TestParse_NamespaceErrors(t *testing.T) {
 		{"history unknown", "namespace \"a\" {\n  rooms = [\"x\"]\n  history { sise = 1 }\n}\n", []string{"e.hcl:3,13-17: Unsupported argument"}},
 		{"two histories", "namespace \"a\" {\n  rooms = [\"x\"]\n  history {}\n  history {}\n}\n", []string{"e.hcl:4,3-10: Duplicate history block", "e.hcl:3"}},
 		{"presence max_list", "namespace \"a\" {\n  rooms = [\"x\"]\n  presence { max_list = 0 }\n}\n", []string{"e.hcl:3,25-26: Invalid presence max_list"}},
+		{"presence leave_delay negative", "namespace \"a\" {\n  rooms = [\"x\"]\n  presence { leave_delay = \"-1s\" }\n}\n", []string{"e.hcl:3,28-33: Invalid presence leave_delay"}},
+		{"presence leave_delay too long", "namespace \"a\" {\n  rooms = [\"x\"]\n  presence {\n    leave_delay = \"1h\"\n  }\n}\n", []string{"e.hcl:4,19-23: Invalid presence leave_delay", `"5m0s"`}},
+		{"presence leave_delay not a duration", "namespace \"a\" {\n  rooms = [\"x\"]\n  presence { leave_delay = \"2 seconds\" }\n}\n", []string{"e.hcl:3,28-39: Invalid duration"}},
+		{"presence leave_delay type", "namespace \"a\" {\n  rooms = [\"x\"]\n  presence { leave_delay = 2 }\n}\n", []string{"e.hcl:3"}},
 		{"join proxy", "namespace \"a\" {\n  rooms = [\"x\"]\n  join_proxy = \"nope\"\n}\n", []string{"e.hcl:3,16-22: Unknown connector", `"nope"`}},
 		{"join proxy websocket", "namespace \"a\" {\n  rooms = [\"x\"]\n  join_proxy = \"ws\"\n}\n", []string{"e.hcl:3,16-20: Unknown connector"}},
 		{"anonymous type", "namespace \"a\" {\n  rooms = [\"x\"]\n  anonymous = \"no\"\n}\n", []string{"e.hcl:3,15-19: Unsuitable value type"}},

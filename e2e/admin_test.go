@@ -204,7 +204,7 @@ func TestAdmin_RoomHistoryInChromium(t *testing.T) {
 	cfg.Namespaces = []namespace.Namespace{{
 		Name: "chat", Rooms: []string{"chat.>"}, Anonymous: true,
 		History:  &namespace.History{Size: 100, MaxBytes: -1, Storage: namespace.StorageMemory},
-		Presence: &namespace.Presence{MaxList: namespace.DefaultPresenceMaxList},
+		Presence: &namespace.Presence{MaxList: namespace.DefaultPresenceMaxList, LeaveDelay: namespace.DefaultPresenceLeaveDelay},
 	}}
 	n := hubtest.Start(t, cfg)
 	gina := hubtest.Dial(t, n.WSURL()+"?user=gina", nil)

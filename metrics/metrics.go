@@ -121,11 +121,32 @@ func init() {
 	Registry.MustRegister(BackendRequests, BackendLatency, BackendErrors, BackendQueueDepth, BackendRetries, BackendDropped)
 }
 
+// Metrics of presence (package presence).
+var (
+	PresenceRooms = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_presence_rooms", Help: "Presence rooms this node watches (local members, owner or standby)."})
+	PresenceMembers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "hub_presence_members", Help: "Connections of this node in presence rooms."})
+	PresenceMessages = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hub_presence_messages_total", Help: "Presence messages between nodes, by kind (diff_out, diff_in, request, slice_out, slice_in)."}, []string{"kind"})
+	PresenceGaps = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_presence_gaps_total", Help: "Lost presence diffs detected (each fetches the node's slice again)."})
+	PresenceFrames = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_presence_frames_total", Help: "Presence frames (join, leave, presence_diff, presence answers) handed to local rooms or connections."})
+)
+
+func init() {
+	Registry.MustRegister(PresenceRooms, PresenceMembers, PresenceMessages, PresenceGaps, PresenceFrames)
+}
+
 func init() {
 	// The events every node can publish start at zero, so that a dashboard
 	// shows 0 rather than no data on a node whose events nobody wants.
 	for _, e := range []string{"connect", "message", "disconnect"} {
 		Events.WithLabelValues(e)
 		EventsUnwanted.WithLabelValues(e)
+	}
+	for _, k := range []string{"diff_out", "diff_in", "request", "slice_out", "slice_in"} {
+		PresenceMessages.WithLabelValues(k)
 	}
 }

@@ -50,6 +50,12 @@ type History struct {
 type Presence struct {
 	JoinLeave bool // members receive join and leave frames; default false
 	MaxList   int  // above this many members only counts are kept; default 1000; >= 1
+	// LeaveDelay is how long a user whose last connection left is still
+	// present (a reload or a reconnect elsewhere within it is no leave),
+	// and how long an empty room waits before room_vacated. The config
+	// sets DefaultPresenceLeaveDelay (2s); 0 means at once; at most
+	// MaxPresenceLeaveDelay.
+	LeaveDelay time.Duration
 }
 
 // History defaults.
@@ -57,6 +63,10 @@ const (
 	DefaultHistorySize     = 100
 	DefaultHistoryMaxBytes = 1 << 30
 	DefaultPresenceMaxList = 1000
+	// DefaultPresenceLeaveDelay and MaxPresenceLeaveDelay bound
+	// Presence.LeaveDelay.
+	DefaultPresenceLeaveDelay = 2 * time.Second
+	MaxPresenceLeaveDelay     = 5 * time.Minute
 )
 
 // Set is a validated list of namespaces, looked up by room. A Set is

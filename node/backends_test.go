@@ -817,7 +817,7 @@ func TestBackends_PresenceInfoAndRoomWebhooks(t *testing.T) {
 	be.connector(t, c, "presapp", time.Second)
 	c.Proxies = []config.Proxy{{Kind: config.ProxyConnect, Connector: "presapp", Target: "/connect", OnError: config.OnErrorRefuse}}
 	c.Namespaces = []namespace.Namespace{{Name: "chat", Rooms: []string{"chat.>"}, Anonymous: true,
-		Presence: &namespace.Presence{JoinLeave: true, MaxList: 100}}}
+		Presence: &namespace.Presence{JoinLeave: true, MaxList: 100, LeaveDelay: namespace.DefaultPresenceLeaveDelay}}}
 	for _, op := range []string{"join", "leave", "room_occupied", "room_vacated"} {
 		c.Flows = append(c.Flows, httpFlow("pres_"+op, op, "presapp", "/events"))
 	}

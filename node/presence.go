@@ -66,7 +66,11 @@ func (n *Node) presencePolicy(room string) (presence.Room, bool) {
 	if !ok || ns.Presence == nil {
 		return presence.Room{}, false
 	}
-	return presence.Room{JoinLeave: ns.Presence.JoinLeave, MaxList: ns.Presence.MaxList}, true
+	leave := ns.Presence.LeaveDelay
+	if leave == 0 {
+		leave = -1 // at once: the tracker's 0 is its default
+	}
+	return presence.Room{JoinLeave: ns.Presence.JoinLeave, MaxList: ns.Presence.MaxList, LeaveDelay: leave}, true
 }
 
 func (n *Node) getPresence(w http.ResponseWriter, r *http.Request) int {

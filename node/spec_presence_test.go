@@ -31,7 +31,7 @@ func presenceConfig(t *testing.T, maxList int) *config.Config {
 	c := hubtest.Config(t)
 	c.Auth.JWTSecret = presenceSecret
 	c.Namespaces = []namespace.Namespace{{Name: "chat", Rooms: []string{"chat.>"}, Anonymous: true,
-		Presence: &namespace.Presence{JoinLeave: true, MaxList: maxList}}}
+		Presence: &namespace.Presence{JoinLeave: true, MaxList: maxList, LeaveDelay: namespace.DefaultPresenceLeaveDelay}}}
 	return c
 }
 
@@ -485,4 +485,59 @@ func httpGet(url string) ([]byte, error) {
 	}
 	defer resp.Body.Close()
 	return io.ReadAll(resp.Body)
+}
+
+// A namespace's leave_delay (HCL, as a user writes it) decides when a
+// user's last leave is told: "0s" at once, "1s" after a second, and a
+// reconnect within the delay is no leave at all.
+func TestPresence_LeaveDelayConfig(t *testing.T) {
+	parsed, err := config.Parse([]byte(`
+namespace "now" {
+  rooms = ["now.>"]
+  presence { join_leave = true  leave_delay = "0s" }
+}
+namespace "later" {
+  rooms = ["later.>"]
+  presence { join_leave = true  leave_delay = "1s" }
+}
+`), "leave.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := hubtest.Config(t)
+	c.Namespaces = parsed.Namespaces
+	n := hubtest.Start(t, c)
+	for _, tc := range []struct {
+		room      string
+		min, max  time.Duration
+		reconnect bool
+	}{
+		{"now.a", 0, 900 * time.Millisecond, false},
+		{"later.a", time.Second, 1900 * time.Millisecond, false},
+		{"later.b", 0, 0, true},
+	} {
+		w := &presenceWatcher{c: hubtest.Dial(t, n.WSURL()+"?user=watcher", nil)}
+		w.c.Join(tc.room)
+		bob := hubtest.Dial(t, n.WSURL()+"?user=bob", nil)
+		bob.Join(tc.room)
+		w.until(t, "+watcher", "+bob")
+		w.changes = nil
+		left := time.Now()
+		bob.Close()
+		if tc.reconnect {
+			// Back within the delay: the watcher hears nothing.
+			bob = hubtest.Dial(t, n.WSURL()+"?user=bob", nil)
+			bob.Join(tc.room)
+			w.drain(1500 * time.Millisecond)
+			if len(w.changes) != 0 {
+				t.Errorf("%s: a reconnect within leave_delay made %v, want nothing", tc.room, w.changes)
+			}
+			continue
+		}
+		w.until(t, "-bob")
+		took := time.Since(left)
+		if took < tc.min || took > tc.max {
+			t.Errorf("%s: the leave came %v after bob left, want %v to %v", tc.room, took.Round(time.Millisecond), tc.min, tc.max)
+		}
+	}
 }

@@ -108,6 +108,18 @@ type room struct {
 
 func (r *room) self() *slice { return r.slices[""] }
 
+// leaveDelay is how long the room's users stay after their last
+// connection left (and an empty room before room_vacated).
+func (t *Tracker) leaveDelay(r *room) time.Duration {
+	switch d := r.opts.LeaveDelay; {
+	case d < 0:
+		return 0
+	case d > 0:
+		return d
+	}
+	return t.cfg.LeaveDelay
+}
+
 func (r *room) maxList() int {
 	if r.opts.MaxList > 0 {
 		return r.opts.MaxList
@@ -298,10 +310,10 @@ func (t *Tracker) del(r *room, sl *slice, m *member, c cause) {
 				switch {
 				case c == causeSync || r.syncing:
 					delete(r.users, m.user)
-				case c == causeNodeDown || t.cfg.LeaveDelay == 0:
+				case c == causeNodeDown || t.leaveDelay(r) == 0:
 					t.userGone(r, m.user, u, c == causeNodeDown)
 				default:
-					u.leaveAt = t.now + int64(t.cfg.LeaveDelay)
+					u.leaveAt = t.now + int64(t.leaveDelay(r))
 					r.leaving++
 					if r.nextLeave == 0 || u.leaveAt < r.nextLeave {
 						r.nextLeave = u.leaveAt
@@ -380,7 +392,7 @@ func (t *Tracker) framePending(r *room) {
 }
 
 // occupancy follows the room from empty to occupied and back; the owner
-// publishes room_occupied at once and room_vacated after LeaveDelay of
+// publishes room_occupied at once and room_vacated after the leave delay of
 // emptiness (a room that fills again within it was never vacated).
 func (t *Tracker) occupancy(r *room, silent bool) {
 	if r.total > 0 {
@@ -394,7 +406,7 @@ func (t *Tracker) occupancy(r *room, silent bool) {
 		return
 	}
 	if r.occupied && r.vacateAt == 0 {
-		r.vacateAt = t.now + int64(t.cfg.LeaveDelay)
+		r.vacateAt = t.now + int64(t.leaveDelay(r))
 		t.touch(r)
 	}
 }

@@ -23,6 +23,9 @@ import (
 type Room struct {
 	JoinLeave bool // members receive join and leave frames
 	MaxList   int  // above this many connections only counts are kept and sent; <= 0 means DefaultMaxList
+	// LeaveDelay replaces Config.LeaveDelay for the room: 0 keeps the
+	// tracker's, a negative value means leaves go out at once.
+	LeaveDelay time.Duration
 }
 
 // DefaultMaxList is Room.MaxList when it is not set.

@@ -59,6 +59,25 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+// The presence block's leave_delay is shown with the default when left
+// out, and a bad one is refused with its file and line.
+func TestConfigCheck_PresenceLeaveDelay(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "ns.hcl")
+	os.WriteFile(file, []byte("namespace \"chat\" {\n  rooms = [\"chat.>\"]\n  presence { join_leave = true  leave_delay = \"750ms\" }\n}\nnamespace \"plain\" {\n  rooms = [\"p.>\"]\n  presence {}\n}\n"), 0o600)
+	code, out, errs := runCmd("config", "check", file)
+	if code != 0 || !strings.Contains(out, `"LeaveDelay": "750ms"`) || !strings.Contains(out, `"LeaveDelay": "2s"`) ||
+		!strings.Contains(out, "namespace.0.presence.leave_delay") {
+		t.Fatalf("config check: %d %q %q, want both leave delays and where the first came from", code, out, errs)
+	}
+	bad := filepath.Join(dir, "bad.hcl")
+	os.WriteFile(bad, []byte("namespace \"chat\" {\n  rooms = [\"chat.>\"]\n  presence {\n    leave_delay = \"-2s\"\n  }\n}\n"), 0o600)
+	code, _, errs = runCmd("config", "check", bad)
+	if code != 1 || !strings.Contains(errs, "bad.hcl:4") || !strings.Contains(errs, "Invalid presence leave_delay") {
+		t.Fatalf("bad leave_delay: %d %q, want bad.hcl:4 and the reason", code, errs)
+	}
+}
+
 func TestConfigCheck_Room(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "ns.hcl")

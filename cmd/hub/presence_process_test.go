@@ -33,23 +33,12 @@ namespace "chat" {
 `), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	o := procOpts{args: []string{"-config", cfg}}
-	a := startProcWith(t, "pa", "", o)
-	b := startProcWith(t, "pb", a.gossip, o)
-	c := startProcWith(t, "pc", a.gossip, o)
-	ps := []*proc{a, b, c}
-	hubtest.Eventually(t, "three members everywhere", func() bool {
-		for _, p := range ps {
-			if m := p.readyz(); m["cluster_size"] != float64(3) || m["status"] != "ready" {
-				return false
-			}
-		}
-		return true
-	})
+	ps := startProcClusterWith(t, procOpts{args: []string{"-config", cfg}})
+	a, b, c := ps[0], ps[1], ps[2]
 	const room = "chat.lobby"
 	watchers := []*hubtest.Client{
-		hubtest.Dial(t, a.wsURL("?user=alice"), nil),
-		hubtest.Dial(t, b.wsURL("?user=bob"), nil),
+		a.dial(t, "?user=alice"),
+		b.dial(t, "?user=bob"),
 	}
 	for _, w := range watchers {
 		w.Join(room)
@@ -57,12 +46,12 @@ namespace "chat" {
 	var doomed []string
 	for i := 0; i < 50; i++ {
 		u := fmt.Sprintf("c%02d", i)
-		cl := hubtest.Dial(t, c.wsURL("?user="+u), nil)
+		cl := c.dial(t, "?user="+u)
 		cl.Send(`{"type":"join_room","room":"chat.lobby"}`)
 		doomed = append(doomed, u)
 	}
 	listed := func(p *proc) (int, bool) {
-		_, m := hubtest.HTTP(t, "GET", p.url("/api/rooms/"+room+"/presence"), "", "")
+		m := p.get("/api/rooms/" + room + "/presence")
 		n, _ := m["count"].(float64)
 		return int(n), m["complete"] == true
 	}
@@ -82,7 +71,7 @@ namespace "chat" {
 			}
 		}
 	}
-	nc := hubtest.NATS(t, a.nats)
+	nc := a.natsConn(t)
 	leaves := hubtest.Events(t, nc, "hub.events.leave")
 	vacated := hubtest.Events(t, nc, "hub.events.room_vacated")
 
@@ -113,7 +102,7 @@ namespace "chat" {
 		}
 	}
 	for _, p := range ps[:2] {
-		_, m := hubtest.HTTP(t, "GET", p.url("/api/rooms/"+room+"/presence"), "", "")
+		m := p.get("/api/rooms/" + room + "/presence")
 		var users []string
 		members, _ := m["members"].([]any)
 		for _, x := range members {
