@@ -74,6 +74,14 @@ type Options struct {
 	// claim, the server API, a refresh whose rooms claim no longer allows
 	// the room: reason "api" or "token"). It must not block.
 	OnServerRoom func(room string, joined bool, reason string)
+	// OnJoin and OnLeave, when set, are told each user that comes into or
+	// goes out of a room whose presence the client keeps (Presence; the
+	// room's namespace has join_leave = true): once per user, not per
+	// tab. OnPresence gets the room's kept presence after each change and
+	// each answer. They run on the client's goroutine and must not block.
+	OnJoin     func(room, user string, info json.RawMessage)
+	OnLeave    func(room, user string)
+	OnPresence func(p Presence)
 }
 
 // State is the client's connection state.
@@ -125,7 +133,11 @@ type Client struct {
 	rooms  map[string]bool
 	srooms map[string]bool     // rooms the hub joined on the connection's behalf; not joined again by the client
 	pos    map[string]position // history rooms: the last position seen
-	err    error               // why the client ended
+	// Presence: rooms asked with Presence, and what is kept of each
+	// (set by the first answer).
+	want     map[string]bool
+	presence map[string]*kept
+	err      error // why the client ended
 }
 
 // position is where a client is in a history room.
@@ -171,15 +183,17 @@ func Dial(ctx context.Context, url string, opts Options) (*Client, error) {
 		opts.Buffer = 256
 	}
 	c := &Client{
-		url:    url,
-		opts:   opts,
-		msgs:   make(chan Message, opts.Buffer),
-		done:   make(chan struct{}),
-		quit:   make(chan struct{}),
-		ready:  make(chan struct{}),
-		rooms:  make(map[string]bool),
-		pos:    make(map[string]position),
-		srooms: make(map[string]bool),
+		url:      url,
+		opts:     opts,
+		msgs:     make(chan Message, opts.Buffer),
+		done:     make(chan struct{}),
+		quit:     make(chan struct{}),
+		ready:    make(chan struct{}),
+		rooms:    make(map[string]bool),
+		pos:      make(map[string]position),
+		srooms:   make(map[string]bool),
+		want:     make(map[string]bool),
+		presence: make(map[string]*kept),
 	}
 	s, err := c.dial(ctx)
 	if err != nil {
@@ -272,6 +286,8 @@ func (c *Client) Leave(ctx context.Context, room string) error {
 		c.mu.Lock()
 		delete(c.rooms, room)
 		delete(c.pos, room)
+		delete(c.want, room)
+		delete(c.presence, room)
 		c.mu.Unlock()
 	}
 	return err
@@ -449,7 +465,7 @@ func (c *Client) reconnect() *session {
 		c.mu.Lock()
 		clear(c.srooms)
 		c.mu.Unlock()
-		if c.rejoin(ctx, s) {
+		if c.rejoin(ctx, s) && c.refetchPresence(ctx, s) {
 			c.mu.Lock()
 			c.cur = s
 			close(c.ready)
@@ -487,6 +503,8 @@ func (c *Client) rejoin(ctx context.Context, s *session) bool {
 		case errors.As(err, &he):
 			c.mu.Lock()
 			delete(c.rooms, room)
+			delete(c.want, room)
+			delete(c.presence, room)
 			c.mu.Unlock()
 			if c.opts.OnError != nil {
 				c.opts.OnError(he)
@@ -637,6 +655,14 @@ type serverFrame struct {
 	Recovered *bool  `json:"recovered"`
 	Reason    string `json:"reason"`
 	ExpiresAt int64  `json:"expires_at"`
+	// Presence rooms (README "Presence").
+	User        string          `json:"user"`
+	Info        json.RawMessage `json:"info"`
+	Members     []wireMember    `json:"members"`
+	Joins       []wireJoin      `json:"joins"`
+	Leaves      []string        `json:"leaves"`
+	Count       *int            `json:"count"`
+	Connections *int            `json:"connections"`
 }
 
 // track records the position a history room's frame shows.
@@ -700,6 +726,8 @@ func (c *Client) serverRoom(room string, joined bool, reason string) {
 	} else {
 		delete(c.srooms, room)
 		delete(c.rooms, room)
+		delete(c.want, room)
+		delete(c.presence, room)
 	}
 	c.mu.Unlock()
 	if c.opts.OnServerRoom != nil {
@@ -804,6 +832,13 @@ func (s *session) readLoop(r io.Reader) error {
 			case <-c.quit:
 				return ErrClosed
 			}
+		case "presence":
+			c.onPresenceAnswer(&f)
+			if f.ID != nil {
+				s.answer(string(f.ID), nil)
+			}
+		case "join", "leave", "presence_diff":
+			c.onPresenceChange(&f)
 		case "refresh_required":
 			s.refresh()
 		case "joined":

@@ -22,9 +22,19 @@
 // request made while it is reconnecting waits for the connection (bounded by
 // its ctx). Without Reconnect the client ends with the connection.
 //
+// Presence(ctx, room) asks who is in a presence room and keeps the member
+// list from then on, from the hub's join, leave and presence_diff frames;
+// Members reads it, Options.OnJoin, OnLeave and OnPresence tell each
+// change. After a reconnect the client asks again for every room it keeps,
+// once it has joined them again, and tells what changed meanwhile as joins
+// and leaves.
+//
 // Concurrency: every method is safe for concurrent use. The client owns two
 // goroutines per connection (reader, pinger), started by Dial and after each
-// reconnect, and stopped by Close or the end of the client. Incoming
+// reconnect, and stopped by Close or the end of the client. The callbacks
+// of Options run on the reader (or, after a reconnect, on the goroutine that
+// rejoins) and must not block; the kept presence is guarded by the
+// client's mutex, never held while a callback runs. Incoming
 // messages go to a buffered channel; a reader that falls behind stops the
 // client from reading, and the hub then closes the connection as a slow
 // consumer, as it would for any client.

@@ -243,7 +243,10 @@ class HubClient {
    * keeps the list up to date from the join, leave and presence_diff frames
    * that follow: members(room) reads it, 'presence' events tell each
    * change. The promise resolves with { room, members, count, connections }
-   * (members undefined above the room's max_list: counts only).
+   * (members undefined above the room's max_list: counts only). After a
+   * reconnect the client asks again for every room it keeps, once it has
+   * joined them again, and tells what changed meanwhile as 'join' and
+   * 'leave' events.
    */
   presence(room) {
     return this._request({ type: 'presence', room }, 'presence', room);
@@ -270,12 +273,17 @@ class HubClient {
       for (const j of f.joins || []) joins.push({ user: j.user, info: j.info });
       for (const u of f.leaves || []) leaves.push(u);
     }
+    // Only what changes the list is told (a frame that crossed an answer
+    // repeats what it already holds).
     for (const u of leaves) {
-      if (p.members) p.members.delete(u);
+      if (p.members && !p.members.delete(u)) continue;
       this._emit('leave', { room: f.room, user: u });
     }
     for (const j of joins) {
-      if (p.members && !p.members.has(j.user)) p.members.set(j.user, { user: j.user, info: j.info, connections: [] });
+      if (p.members) {
+        if (p.members.has(j.user)) continue;
+        p.members.set(j.user, { user: j.user, info: j.info, connections: [] });
+      }
       this._emit('join', { room: f.room, user: j.user, info: j.info });
     }
     if (typeof f.count === 'number') p.count = f.count;
@@ -491,6 +499,12 @@ class HubClient {
     for (const room of this._rooms) {
       if (!queued.has(room)) this._rejoin(room);
     }
+    // The presence of the rooms kept may have changed while away: ask again
+    // (unless the app's own presence() is queued).
+    const asked = new Set(this._queue.filter((r) => r.kind === 'presence').map((r) => r.room));
+    for (const room of this._presence.keys()) {
+      if (this._rooms.has(room) && !asked.has(room)) this._refetch(room);
+    }
     const q = this._queue;
     this._queue = [];
     for (const r of q) this._write(r);
@@ -520,6 +534,27 @@ class HubClient {
       reject: (err) => {
         if (typeof err.code === 'number') {
           this._rooms.delete(room);
+          this._presence.delete(room);
+          this._emit('error', err);
+        }
+      },
+      timer: null,
+    };
+    this._pending.set(id, r);
+    this._write(r);
+  }
+
+  _refetch(room) {
+    const id = ++this._nextId;
+    const r = {
+      id,
+      kind: 'refetch',
+      room,
+      text: JSON.stringify({ type: 'presence', room, id }),
+      resolve: () => {},
+      reject: (err) => {
+        if (typeof err.code === 'number') {
+          this._presence.delete(room);
           this._emit('error', err);
         }
       },
@@ -595,10 +630,21 @@ class HubClient {
       }
       case 'presence': {
         if (typeof f.room !== 'string') return;
+        const r = this._pending.get(f.id);
+        if (!r && !this._presence.has(f.room)) return;
         const members = Array.isArray(f.members) ? new Map(f.members.map((m) => [m.user, m])) : null;
+        const old = this._presence.get(f.room);
         this._presence.set(f.room, { members, count: f.count, connections: f.connections });
         const ans = { room: f.room, members: members ? [...members.values()] : undefined, count: f.count, connections: f.connections };
-        const r = this._pending.get(f.id);
+        if (old && old.members && members) {
+          // Asked again (after a reconnect): what changed meanwhile.
+          for (const u of old.members.keys()) {
+            if (!members.has(u)) this._emit('leave', { room: f.room, user: u });
+          }
+          for (const [u, m] of members) {
+            if (!old.members.has(u)) this._emit('join', { room: f.room, user: u, info: m.info });
+          }
+        }
         if (r) {
           this._pending.delete(f.id);
           clearTimeout(r.timer);
@@ -629,6 +675,7 @@ class HubClient {
         if (typeof f.room === 'string') {
           this._serverRooms.delete(f.room);
           this._rooms.delete(f.room);
+          this._presence.delete(f.room);
           this._emit('left', { room: f.room, by: f.by, reason: f.reason });
         }
         return;
@@ -694,14 +741,15 @@ class HubClient {
       this._finish(code, reason, true);
       return;
     }
-    // Requests written on the lost socket: joins are sent again, leaves are
+    // Requests written on the lost socket: joins and presence questions are
+    // sent again (re-fetches and re-joins are made anew on open), leaves are
     // done (the next connection is not in the room), messages may or may not
     // have arrived, so they fail with "disconnected".
     const again2 = [];
     for (const [id, r] of this._pending) {
       if (!r.sent) continue;
       this._pending.delete(id);
-      if (r.kind === 'join') {
+      if (r.kind === 'join' || r.kind === 'presence') {
         r.sent = false;
         this._pending.set(id, r);
         again2.push(r);

@@ -168,7 +168,10 @@ export declare class HubClient {
   /** The last position seen in a history room (sent as "since" when rejoining); undefined for other rooms. */
   position(room: string): { epoch: string; offset: number } | undefined;
   leave(room: string): Promise<void>;
-  /** Who is in room (joined, with presence); the list is then kept up to date from the hub's frames. */
+  /**
+   * Who is in room (joined, with presence); the list is then kept up to date from the hub's
+   * frames, and asked again after each reconnect (changes meanwhile come as join/leave events).
+   */
   presence(room: string): Promise<Presence>;
   /** The users in room as kept since presence(room); undefined before it or above max_list. */
   members(room: string): PresenceMember[] | undefined;

@@ -10,10 +10,11 @@ import { startHub, eventually, next, WS } from './hub.mjs';
 const skip = WS ? false : 'no global WebSocket: run node with --experimental-websocket (Node 20) or use Node 22+';
 
 let hub;
+let cfg;
 const clients = [];
 
-function client(user) {
-  const c = new HubClient(hub.wsURL, { user, WebSocket: WS, minDelay: 50, maxDelay: 300 });
+function client(user, opts = {}) {
+  const c = new HubClient(hub.wsURL, { user, WebSocket: WS, minDelay: 50, maxDelay: 300, ...opts });
   clients.push(c);
   return c;
 }
@@ -21,7 +22,7 @@ function client(user) {
 before(async () => {
   if (skip) return;
   const dir = mkdtempSync(join(tmpdir(), 'hub-presence-'));
-  const cfg = join(dir, 'hub.hcl');
+  cfg = join(dir, 'hub.hcl');
   writeFileSync(cfg, 'namespace "chat" {\n  rooms = ["chat.>"]\n  presence {\n    join_leave = true\n  }\n}\n');
   hub = await startHub({ args: ['-config', cfg] });
 });
@@ -51,4 +52,30 @@ test('presence: the member list, kept up to date from join and leave frames', { 
   assert.deepEqual(await left, { room: 'chat.lobby', user: 'bob' });
   await eventually('bob gone from the list', () => a.members('chat.lobby').length === 1);
   assert.equal(a.members('chat.elsewhere'), undefined);
+});
+
+test('presence: after a reconnect the list is asked again and what changed meanwhile is told', { skip }, async () => {
+  const a = client('carol');
+  await a.connect();
+  await a.join('chat.again');
+  const b = client('dave', { reconnect: false });
+  await b.connect();
+  await b.join('chat.again');
+  await eventually('carol to list dave', async () => {
+    const p = await a.presence('chat.again');
+    return p.members.length === 2;
+  });
+  assert.deepEqual(a.members('chat.again').map((m) => m.user).sort(), ['carol', 'dave']);
+  // The node restarts on the same port: dave does not come back, and no
+  // frame will ever say he left; only asking again can.
+  const reopened = next(a, 'open', 20000, (e) => e.reconnected);
+  const left = next(a, 'leave', 20000, (e) => e.user === 'dave');
+  await hub.stop();
+  hub = await startHub({ port: hub.port, args: ['-config', cfg] });
+  await reopened;
+  assert.deepEqual(await left, { room: 'chat.again', user: 'dave' });
+  await eventually('carol alone in her list', () => {
+    const m = a.members('chat.again');
+    return m && m.length === 1 && m[0].user === 'carol';
+  });
 });
