@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"runtime"
 	"slices"
 	"sort"
@@ -107,14 +106,25 @@ func (w *presenceWatcher) drain(d time.Duration) {
 	}
 }
 
+// containsAll reports whether have holds every change of want (as many
+// times as want has it); linear, as a storm's observer calls it per frame.
 func containsAll(have, want []string) bool {
-	left := slices.Clone(have)
+	if len(have) < len(want) {
+		return false
+	}
+	n := make(map[string]int, len(want))
 	for _, x := range want {
-		i := slices.Index(left, x)
-		if i < 0 {
+		n[x]++
+	}
+	for _, x := range have {
+		if n[x] > 0 {
+			n[x]--
+		}
+	}
+	for _, c := range n {
+		if c > 0 {
 			return false
 		}
-		left = slices.Delete(left, i, i+1)
 	}
 	return true
 }
@@ -355,16 +365,17 @@ func TestPresence_Errors(t *testing.T) {
 // SPEC §11, done means 3: a storm of joins into one presence room, spread
 // over three nodes, within two seconds: members get batched frames (a
 // bounded number each), the heap stays bounded, and the final list is exact.
-// go test runs 1,000 joins (300 with -race, as make test runs it);
-// HUB_SOAK=1 runs 5,000.
+// go test runs 1,000 joins (300 with -race, as make test runs it); the
+// 5,000-join storm is cmd/hub's TestProcessPresenceJoinStorm: in one
+// process the test's own clients decoding the storm's O(N²) bytes of frames
+// take most of the CPU (a profile: 54% in the drain's JSON decoding, 7% in
+// the hub's writes), enough to starve gossip into declaring nodes dead.
 func TestPresence_JoinStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test")
 	}
 	total := 1000
 	switch {
-	case soak():
-		total = 5000
 	case raceOn:
 		// The race detector makes each connection ~10x dearer: the storm
 		// is sized so that it still comes within about 2 s.
@@ -475,8 +486,6 @@ func TestPresence_JoinStorm(t *testing.T) {
 		t.Errorf("heap grew by %d bytes, want at most %d (64 KiB per member, the test's clients included)", heap, limit)
 	}
 }
-
-func soak() bool { return os.Getenv("HUB_SOAK") == "1" }
 
 func httpGet(url string) ([]byte, error) {
 	resp, err := http.Get(url)
