@@ -50,6 +50,7 @@ var options = []option{
 	{"max-connections-per-ip", "ws.max_connections_per_ip", "connections from one client IP on this node (0 = unlimited)", func(c *Config) any { return &c.WebSocket.MaxConnectionsPerIP }},
 	{"compression", "ws.compression", "accept permessage-deflate offers (compressed once per message per node)", func(c *Config) any { return &c.WebSocket.Compression }},
 	{"compression-level", "ws.compression_level", "deflate level of outbound messages, 1 (fast) to 9", func(c *Config) any { return &c.WebSocket.CompressionLevel }},
+	{"compression-min-bytes", "ws.compression_min_bytes", "smallest outbound message compressed (0 = every one)", func(c *Config) any { return &c.WebSocket.CompressionMinBytes }},
 	{"gateway", "ws.gateway", "WebSocket gateway: epoll (Linux) or portable (every platform); empty picks epoll on Linux", func(c *Config) any { return &c.WebSocket.Gateway }},
 	{"max-inflated-bytes", "ws.max_inflated_bytes", "largest inbound compressed message once inflated (0 = max-frame-bytes)", func(c *Config) any { return &c.WebSocket.MaxInflatedBytes }},
 

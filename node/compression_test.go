@@ -234,6 +234,36 @@ func nodeWS(t *testing.T) (node, module string) {
 // Node's ws package (which offers permessage-deflate, as browsers do)
 // negotiates it with the hub, gets a compressed room message intact and
 // sends a compressed one that reaches the room.
+// compression_min_bytes = 0 compresses every message that deflate makes
+// smaller, a short one too; the default (256) sends a short one as it is.
+func TestCompression_MinBytes(t *testing.T) {
+	for _, tc := range []struct {
+		min  int
+		want bool
+	}{{0, true}, {256, false}} {
+		t.Run(fmt.Sprint(tc.min), func(t *testing.T) {
+			c := hubtest.Config(t)
+			c.WebSocket.Compression = true
+			c.WebSocket.CompressionMinBytes = tc.min
+			n := hubtest.Start(t, c)
+			m, ok := dialZ(t, n.WSURL()+"?user=m", true)
+			if !ok {
+				t.Fatal("permessage-deflate not negotiated")
+			}
+			m.send(`{"type":"join_room","room":"r","id":1}`, false)
+			m.next()
+			body := `{"p":"` + strings.Repeat("ab", 60) + `"}` // its message is under 256 bytes
+			if status, _ := hubtest.HTTP(t, http.MethodPost, n.HTTPURL()+"/api/rooms/r/messages", "", body); status >= 300 {
+				t.Fatalf("POST: %d", status)
+			}
+			msg, z, _ := m.next()
+			if !strings.Contains(string(msg), body) || len(msg) >= 256 || z != tc.want {
+				t.Fatalf("got %s compressed %v, want compressed %v", msg, z, tc.want)
+			}
+		})
+	}
+}
+
 func TestCompression_NodeWS(t *testing.T) {
 	node, module := nodeWS(t)
 	for _, gw := range []string{"epoll", "portable"} {

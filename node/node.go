@@ -253,9 +253,10 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		MaxConns:         cfg.WebSocket.MaxConnections,
 		MaxConnsPerIP:    cfg.WebSocket.MaxConnectionsPerIP,
 
-		Compression:         cfg.WebSocket.Compression,
-		CompressionLevel:    cfg.WebSocket.CompressionLevel,
-		CompressionMinBytes: cfg.WebSocket.CompressionMinBytes,
+		Compression:      cfg.WebSocket.Compression,
+		CompressionLevel: cfg.WebSocket.CompressionLevel,
+		// 0 compresses every message; the gateway reads 0 as its default.
+		CompressionMinBytes: max(1, cfg.WebSocket.CompressionMinBytes),
 		MaxInflatedBytes:    cfg.WebSocket.MaxInflatedBytes,
 		Gateway:             cfg.WebSocket.Gateway,
 	}, handler{n}, n.routes(), n.log)
