@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net"
 	"slices"
 	"strings"
@@ -253,5 +254,68 @@ func TestClient_Presence(t *testing.T) {
 	ra.mu.Unlock()
 	if users(last) != "alice dave" {
 		t.Errorf("OnPresence last told %q, want alice dave", users(last))
+	}
+}
+
+// Above max_list the client keeps counts only, and Presence of a room
+// without presence (or not joined) is the hub's error; Leave stops
+// keeping the room.
+func TestClient_PresenceCountsAndErrors(t *testing.T) {
+	c := hubtest.Config(t)
+	c.Namespaces = []namespace.Namespace{{Name: "chat", Rooms: []string{"chat.>"}, Anonymous: true,
+		Presence: &namespace.Presence{JoinLeave: true, MaxList: 2, LeaveDelay: namespace.DefaultPresenceLeaveDelay}}}
+	n := hubtest.Start(t, c)
+	ctx := ctxT(t)
+	const room = "chat.big"
+	var r recorder
+	alice := dial(t, n.WSURL(), r.options(client.Options{User: "alice"}))
+	if err := alice.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"bob", "carol"} {
+		cl := dial(t, n.WSURL(), client.Options{User: u})
+		if err := cl.Join(ctx, room); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hubtest.Eventually(t, "three in the room", func() bool {
+		_, body := hubtest.HTTP(t, "GET", n.HTTPURL()+"/api/rooms/"+room+"/presence", "", "")
+		return body["connections"] == float64(3)
+	})
+	p, err := alice.Presence(ctx, room)
+	if err != nil || p.Members != nil || p.Count != 3 || p.Connections != 3 {
+		t.Fatalf("Presence above max_list = %+v, %v; want counts only, 3", p, err)
+	}
+	// One more: a count-only presence_diff (at most once a second).
+	dave := dial(t, n.WSURL(), client.Options{User: "dave"})
+	if err := dave.Join(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	hubtest.Eventually(t, "the kept count to follow", func() bool {
+		p, ok := alice.Members(room)
+		return ok && p.Members == nil && p.Count == 4 && p.Connections == 4
+	})
+	r.mu.Lock()
+	told := r.last.Count
+	r.mu.Unlock()
+	if told != 4 {
+		t.Errorf("OnPresence last told count %d, want 4", told)
+	}
+
+	var he *client.Error
+	if _, err := alice.Presence(ctx, "plain"); !errors.As(err, &he) || he.Code != 120 {
+		t.Errorf("Presence of a room without presence: %v, want hub error 120", err)
+	}
+	if _, err := alice.Presence(ctx, "chat.other"); !errors.As(err, &he) || he.Code != 109 {
+		t.Errorf("Presence of a room not joined: %v, want hub error 109", err)
+	}
+	if _, ok := alice.Members("chat.other"); ok {
+		t.Error("a refused Presence left the room kept")
+	}
+	if err := alice.Leave(ctx, room); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := alice.Members(room); ok {
+		t.Error("the room is still kept after Leave")
 	}
 }
