@@ -503,7 +503,7 @@ class HubClient {
     // (unless the app's own presence() is queued).
     const asked = new Set(this._queue.filter((r) => r.kind === 'presence').map((r) => r.room));
     for (const room of this._presence.keys()) {
-      if (this._rooms.has(room) && !asked.has(room)) this._refetch(room);
+      if (!asked.has(room)) this._refetch(room);
     }
     const q = this._queue;
     this._queue = [];
