@@ -2,6 +2,7 @@ package actors
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -13,13 +14,17 @@ import (
 
 // BenchmarkConnMemory reports the live heap one idle connection actor costs,
 // joined to one of 100 rooms, with the headers a browser-less client sends
-// (minimal) and those a desktop Chrome leaves in the events (browser).
+// (minimal), the same with a permessage-deflate offer, and those a desktop
+// Chrome leaves in the events (browser).
 func BenchmarkConnMemory(b *testing.B) {
 	minimal := map[string][]string{
 		"Host": {"127.0.0.1:8080"}, "Upgrade": {"websocket"}, "Connection": {"Upgrade"},
 		"Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}, "Sec-Websocket-Version": {"13"},
 	}
 	b.Run("headers=minimal", func(b *testing.B) { benchConnMemory(b, minimal) })
+	deflate := maps.Clone(minimal)
+	deflate["Sec-Websocket-Extensions"] = []string{"permessage-deflate; client_max_window_bits"}
+	b.Run("headers=minimal+deflate", func(b *testing.B) { benchConnMemory(b, deflate) })
 	b.Run("headers=browser", func(b *testing.B) { benchConnMemory(b, browserHeaders("127.0.0.1:8080")) })
 }
 

@@ -271,7 +271,7 @@ func (p *pool) newJob(cmd command) (*openJob, error) {
 	for i := range key {
 		key[i] = byte(rand.Uint32())
 	}
-	j.request = upgradeRequest(path, u.Host, base64.StdEncoding.EncodeToString(key[:]), cmd.Browser)
+	j.request = upgradeRequest(path, u.Host, base64.StdEncoding.EncodeToString(key[:]), cmd.Browser, cmd.Deflate)
 	for _, r := range cmd.Rooms {
 		payload := []byte(`{"type":"join_room","room":` + strconv.Quote(r) + `,"id":1}`)
 		j.joins = append(j.joins, ws.MustCompileFrame(ws.MaskFrame(ws.NewTextFrame(payload))))

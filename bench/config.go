@@ -10,18 +10,19 @@ import (
 
 // Case names, in the order "all" runs them.
 const (
-	CaseIdle      = "idle"
-	CaseConnect   = "connect"
-	CaseBurst     = "burst"
-	CasePaced     = "paced"
-	CaseCluster   = "cluster"
-	CaseChat      = "chat"
-	CaseSustained = "sustained"
+	CaseIdle        = "idle"
+	CaseConnect     = "connect"
+	CaseBurst       = "burst"
+	CasePaced       = "paced"
+	CaseCluster     = "cluster"
+	CaseChat        = "chat"
+	CaseSustained   = "sustained"
+	CaseCompression = "compression"
 )
 
 // AllCases is what -case all runs. The connect figure of "all" comes from
 // the idle case, which opens the same connections the same way.
-var AllCases = []string{CaseIdle, CaseBurst, CasePaced, CaseSustained, CaseChat, CaseCluster}
+var AllCases = []string{CaseIdle, CaseBurst, CasePaced, CaseSustained, CaseCompression, CaseChat, CaseCluster}
 
 // Config configures a run. The zero value of every number means the
 // PERF.md default given beside it.
@@ -153,8 +154,8 @@ func ExpandCases(names []string) []string {
 func (c *Config) Validate() error {
 	var errs []error
 	for _, k := range c.Cases {
-		if !slices.Contains([]string{CaseIdle, CaseConnect, CaseBurst, CasePaced, CaseSustained, CaseChat, CaseCluster}, k) {
-			errs = append(errs, fmt.Errorf("unknown case %q (idle, connect, burst, paced, sustained, chat, cluster or all)", k))
+		if !slices.Contains([]string{CaseIdle, CaseConnect, CaseBurst, CasePaced, CaseSustained, CaseCompression, CaseChat, CaseCluster}, k) {
+			errs = append(errs, fmt.Errorf("unknown case %q (idle, connect, burst, paced, sustained, compression, chat, cluster or all)", k))
 		}
 	}
 	for _, p := range c.Publish {
@@ -174,7 +175,7 @@ func (c *Config) Validate() error {
 	if !c.Spawn && slices.Contains(c.Cases, CaseCluster) && len(c.URLs) < 2 {
 		errs = append(errs, errors.New("cluster case: give -spawn, or one -url per node (comma-separated)"))
 	}
-	if !c.Spawn && (slices.Contains(c.Cases, CaseBurst) || slices.Contains(c.Cases, CasePaced) || slices.Contains(c.Cases, CaseSustained) || slices.Contains(c.Cases, CaseCluster)) &&
+	if !c.Spawn && (slices.Contains(c.Cases, CaseBurst) || slices.Contains(c.Cases, CasePaced) || slices.Contains(c.Cases, CaseSustained) || slices.Contains(c.Cases, CaseCompression) || slices.Contains(c.Cases, CaseCluster)) &&
 		slices.Contains(c.Publish, "nats") && len(c.NATSURLs) == 0 {
 		errs = append(errs, errors.New("publishing through NATS to a running hub needs -nats"))
 	}

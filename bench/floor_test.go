@@ -82,3 +82,20 @@ func TestFloor_Fanout(t *testing.T) {
 	}
 	t.Errorf("no paced vs floor figure in %+v", rep.Figures)
 }
+
+// The compression case is judged against the same run's cases without
+// compression: burst CPU per delivery at most 1.3×, idle RSS within 5 %.
+func TestCompressionFigures(t *testing.T) {
+	z := &CompressionCase{
+		Idle:  &IdleResult{Conns: 10, RSSPerConnKiB: 1.04},
+		Burst: &FanoutResult{Members: 10, Messages: 2, CPUPerDelivUs: 1.4},
+	}
+	fs := compressionFigures(z, &IdleResult{RSSPerConnKiB: 1.0}, []*FanoutResult{{Via: "http", CPUPerDelivUs: 0.1}, {Via: "nats", CPUPerDelivUs: 1.0}})
+	got := map[string]string{}
+	for _, f := range fs {
+		got[f.Name] = f.Result
+	}
+	if got["idle: RSS per connection, deflate negotiated"] != Pass || got["burst: server CPU per delivery"] != Miss {
+		t.Errorf("figures = %+v, want idle PASS (1.04×), burst MISS (1.4× the nats burst)", fs)
+	}
+}

@@ -8,14 +8,19 @@ import "strings"
 // about 700 bytes with its cookie. Every connection of a run sends the same
 // headers but its key; the hub keeps them (but the cookie and the key) for
 // the connection's events, so the browser set is what its memory per
-// connection is judged with.
-func upgradeRequest(path, host, key string, browser bool) []byte {
+// connection is judged with. deflate adds a permessage-deflate offer to the
+// minimal set (the browser set always has one).
+func upgradeRequest(path, host, key string, browser, deflate bool) []byte {
 	var b strings.Builder
 	b.Grow(800)
 	b.WriteString("GET " + path + " HTTP/1.1\r\nHost: " + host + "\r\n")
 	if !browser {
 		b.WriteString("Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + key +
-			"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+			"\r\nSec-WebSocket-Version: 13\r\n")
+		if deflate {
+			b.WriteString("Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+		}
+		b.WriteString("\r\n")
 		return []byte(b.String())
 	}
 	// Chrome's order and values (Chrome 131 on Windows, a page on the hub's

@@ -17,16 +17,17 @@ type Report struct {
 	Spawned   bool   `json:"spawned"`
 	LoadAvg   string `json:"loadavg"` // /proc/loadavg at the start: others' load on the machine
 
-	IdleFloor   *IdleResult     `json:"idle_floor,omitempty"` // the idle case against the floor server
-	Idle        *IdleResult     `json:"idle,omitempty"`
-	IdleBrowser *IdleResult     `json:"idle_browser,omitempty"` // the idle case with a browser's headers
-	Connect     *IdleResult     `json:"connect,omitempty"`
-	FloorFanout []*FanoutResult `json:"floor_fanout,omitempty"` // burst, paced and sustained against the floor server
-	Burst       []*FanoutResult `json:"burst,omitempty"`
-	Paced       *FanoutResult   `json:"paced,omitempty"`
-	Sustained   *FanoutResult   `json:"sustained,omitempty"`
-	Cluster     *ClusterResult  `json:"cluster,omitempty"`
-	Chat        *ChatCase       `json:"chat,omitempty"`
+	IdleFloor   *IdleResult      `json:"idle_floor,omitempty"` // the idle case against the floor server
+	Idle        *IdleResult      `json:"idle,omitempty"`
+	IdleBrowser *IdleResult      `json:"idle_browser,omitempty"` // the idle case with a browser's headers
+	Connect     *IdleResult      `json:"connect,omitempty"`
+	FloorFanout []*FanoutResult  `json:"floor_fanout,omitempty"` // burst, paced and sustained against the floor server
+	Burst       []*FanoutResult  `json:"burst,omitempty"`
+	Paced       *FanoutResult    `json:"paced,omitempty"`
+	Sustained   *FanoutResult    `json:"sustained,omitempty"`
+	Compression *CompressionCase `json:"compression,omitempty"`
+	Cluster     *ClusterResult   `json:"cluster,omitempty"`
+	Chat        *ChatCase        `json:"chat,omitempty"`
 
 	Figures []Figure `json:"figures"`
 	Pass    bool     `json:"pass"` // every judged figure met its target
@@ -169,6 +170,9 @@ func (rep *Report) finish() *Report {
 		add(cpu)
 		vsFloor(x.name, p)
 	}
+	if z := rep.Compression; z != nil {
+		add(compressionFigures(z, rep.Idle, rep.Burst)...)
+	}
 	if c := rep.Chat; c != nil {
 		for _, x := range []*ChatResult{c.Floor, c.Hub} {
 			if x == nil {
@@ -290,4 +294,37 @@ func (rep *Report) WriteTable(w io.Writer) error {
 	}
 	_, err := fmt.Fprintf(w, "%s, %d CPUs, load average at start %s, %s: %s\n", rep.Date, rep.CPUs, rep.LoadAvg, rep.GoVersion, verdict)
 	return err
+}
+
+// compressionFigures judge the compression case against the same cases
+// without compression in the same run: burst CPU per delivery at most 1.3×,
+// idle RSS per connection within 5 %.
+func compressionFigures(z *CompressionCase, idle *IdleResult, bursts []*FanoutResult) []Figure {
+	var fs []Figure
+	const c = "compression"
+	if x := z.Idle; x != nil {
+		f := Figure{Case: c, Name: "idle: RSS per connection, deflate negotiated", Value: x.RSSPerConnKiB, Unit: "KiB",
+			Shown: fmt.Sprintf("%.2f KiB (%d conns; heap in use +%.0f B/conn)", x.RSSPerConnKiB, x.Conns, x.HeapInusePerConnB)}
+		if idle != nil && idle.RSSPerConnKiB > 0 {
+			ratio := x.RSSPerConnKiB / idle.RSSPerConnKiB
+			f.Shown += fmt.Sprintf("; %.2f× without (%.2f KiB)", ratio, idle.RSSPerConnKiB)
+			f.Target, f.Result = "unchanged (± 5 %)", judge(ratio >= 0.95 && ratio <= 1.05)
+		}
+		fs = append(fs, f)
+	}
+	if b := z.Burst; b != nil {
+		fs = append(fs, Figure{Case: c, Name: fmt.Sprintf("burst: loss (%d members × %d msgs, every one compressed)", b.Members, b.Messages),
+			Value: float64(b.Lost), Shown: lossShown(b), Target: "0", Result: judge(b.Lost == 0 && b.ConnsClosed == 0)})
+		f := Figure{Case: c, Name: "burst: server CPU per delivery", Value: b.CPUPerDelivUs, Unit: "µs",
+			Shown: fmt.Sprintf("%.2f µs (hub %.2f s, clients %.2f s; %s deliveries/s)", b.CPUPerDelivUs, b.CPUSeconds, b.ClientCPUSeconds, thousands(b.DeliveriesPerSec))}
+		for _, p := range bursts {
+			if p.Via == "nats" && p.CPUPerDelivUs > 0 {
+				ratio := b.CPUPerDelivUs / p.CPUPerDelivUs
+				f.Shown += fmt.Sprintf("; %.2f× uncompressed (%.2f µs)", ratio, p.CPUPerDelivUs)
+				f.Target, f.Result = "≤ 1.3× uncompressed", judge(ratio <= 1.3)
+			}
+		}
+		fs = append(fs, f)
+	}
+	return fs
 }

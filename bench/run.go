@@ -82,6 +82,11 @@ func runOnce(ctx context.Context, cfg *Config) (*Report, error) {
 			return rep.finish(), err
 		}
 	}
+	if has(CaseCompression) {
+		if rep.Compression, err = r.compression(ctx); err != nil {
+			return rep.finish(), fmt.Errorf("compression: %w", err)
+		}
+	}
 	if has(CaseChat) {
 		if rep.Chat, err = r.chatCase(ctx); err != nil {
 			return rep.finish(), fmt.Errorf("chat: %w", err)
@@ -100,6 +105,8 @@ type runner struct {
 	cfg    *Config
 	hubs   []*hub
 	groups []*group
+	// deflate: every client offers permessage-deflate (the compression case).
+	deflate bool
 }
 
 func (r *runner) cleanup() {
@@ -216,7 +223,7 @@ func (r *runner) openWith(ctx context.Context, g *group, wsURL string, n int, ro
 	as, err := g.all(ctx, func(i int) command {
 		return command{
 			Op: opOpen, URL: wsURL, Local: local, Rooms: rooms, N: share(i), First: firsts[i],
-			Concurrency: r.cfg.Concurrency, Rate: r.cfg.ConnectRate, Browser: browser,
+			Concurrency: r.cfg.Concurrency, Rate: r.cfg.ConnectRate, Browser: browser, Deflate: r.deflate,
 		}
 	})
 	close(done)

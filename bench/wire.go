@@ -29,6 +29,7 @@ type command struct {
 	Rate        float64  `json:"rate,omitempty"`        // conns started per second, 0 for no limit
 	TimeoutMS   int      `json:"timeout_ms,omitempty"`  // give up a handshake after this
 	Browser     bool     `json:"browser,omitempty"`     // send a desktop browser's upgrade headers
+	Deflate     bool     `json:"deflate,omitempty"`     // minimal headers and a permessage-deflate offer
 
 	// chat: each joined conn sends MsgRate messages/s of Size bytes to its
 	// room (Rooms as given to open) for DurationMS, spread evenly.

@@ -26,7 +26,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hub bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg bench.Config
-	caseName := fs.String("case", "all", "idle, connect, burst, paced, sustained, chat, cluster, a comma-separated list, fanout (burst and paced) or all (idle, burst, paced, sustained, chat, cluster)")
+	caseName := fs.String("case", "all", "idle, connect, burst, paced, sustained, compression, chat, cluster, a comma-separated list, fanout (burst and paced) or all (idle, burst, paced, sustained, compression, chat, cluster)")
 	fs.BoolVar(&cfg.Spawn, "spawn", false, "start the hubs to measure on 127.0.0.1 (free ports) and stop them at the end")
 	urls := fs.String("url", "", "ws:// URL of a running hub; comma-separated, one per node, for the cluster case")
 	natsURLs := fs.String("nats", "", "NATS URL to publish to (the first node's), comma-separated per node")
