@@ -10,7 +10,7 @@ IMAGE       ?= ghcr.io/hubrt/hub
 APP_VERSION := $(shell sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\}$$/\1/p' deploy/helm/hub/Chart.yaml)
 FUZZTIME ?= 10m
 
-.PHONY: build run test test-short e2e bench lint tidy fuzz helm-test loadtest image image-push image-tag clean
+.PHONY: build run test test-short e2e bench lint tidy fuzz helm-test loadtest loadtest-history image image-push image-tag clean
 
 build: ## build bin/hub
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o bin/hub ./cmd/hub
@@ -65,6 +65,11 @@ loadtest: build ## every case of PERF.md against local nodes and the floor serve
 	mkdir -p loadtest/results
 	./bin/hub bench -spawn -case all -runs 3 -chat-duration 10s >loadtest/results/all.txt 2>loadtest/results/all.log; \
 	  status=$$?; cat loadtest/results/all.txt; exit $$status
+
+loadtest-history: build ## the history cases of PERF.md (burst R1, sustained R3, recovery storm) beside the same runs without history, medians of 3 (about 4 minutes; apart from loadtest, which they would take past 10 minutes)
+	mkdir -p loadtest/results
+	./bin/hub bench -spawn -case history -runs 3 >loadtest/results/history.txt 2>loadtest/results/history.log; \
+	  status=$$?; cat loadtest/results/history.txt; exit $$status
 
 image: ## the image the chart names, $(IMAGE):<Chart.yaml appVersion> (needs a Docker engine)
 	docker build --build-arg VERSION=$(APP_VERSION) -t $(IMAGE):$(APP_VERSION) .

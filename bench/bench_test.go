@@ -19,7 +19,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(bench.ChildEnv) == "1" {
 		os.Exit(bench.RunChild(os.Stdin, os.Stdout))
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	removeBuiltHub()
+	os.Exit(code)
 }
 
 func tinyConfig(t *testing.T) bench.Config {

@@ -184,6 +184,14 @@ func sum(as []answer) answer {
 		t.Closed += a.Closed
 		t.CPUSeconds += a.CPUSeconds
 		t.ErrFrames += a.ErrFrames
+		t.Dropped += a.Dropped
+		t.Recovered += a.Recovered
+		t.NotRecovered += a.NotRecovered
+		t.Replayed += a.Replayed
+		t.Gaps += a.Gaps
+		t.Dups += a.Dups
+		t.Missing += a.Missing
+		t.Resyncs += a.Resyncs
 		if a.Conns > 0 {
 			if first || a.MinPerConn < t.MinPerConn {
 				t.MinPerConn = a.MinPerConn

@@ -36,6 +36,9 @@ type conn struct {
 	start int64  // unix ns the dial started
 	recv  uint64 // deliveries since the last reset
 	buf   []byte // an incomplete frame (or 101 answer) carried to the next read
+
+	trk    seqTrack // history rooms: what of the run it has had, and its offset
+	rejoin bool     // joining again with since after a drop
 }
 
 // openJob is an "open" command in progress.
@@ -70,6 +73,12 @@ type pool struct {
 	chat  *chatJob
 	hist  Hist
 	pong  []byte
+
+	// History rooms (history_client.go): set by the last open.
+	histOn  bool
+	epochs  []string // per room of the open, from the join acks
+	dropped []*conn  // closed by drop, to open again with since
+	hs      histStats
 
 	joined    int
 	closed    int
@@ -150,8 +159,9 @@ func (p *pool) handle(r poolReq) {
 			return
 		}
 		j.done, j.progress = r.reply, r.progress
+		p.histOpen(j)
 		p.job = j
-		if r.cmd.N == 0 {
+		if j.cmd.N == 0 {
 			p.finishJob()
 		}
 	case opChat:
@@ -165,11 +175,15 @@ func (p *pool) handle(r poolReq) {
 			return
 		}
 		p.chat = j
+	case opDrop:
+		r.reply(p.drop())
 	case opReset:
 		p.hist.Reset()
+		p.hs = histStats{}
 		for _, c := range p.conns {
 			if c != nil {
 				c.recv = 0
+				c.trk.reset()
 			}
 		}
 		p.received.Store(0)
@@ -194,6 +208,7 @@ func (p *pool) handle(r poolReq) {
 			}
 			first = false
 		}
+		p.histReport(&a, r.cmd.Expect)
 		r.reply(a)
 	default:
 		r.reply(answer{Op: opError, Error: "unknown command " + strconv.Quote(r.cmd.Op)})
@@ -297,8 +312,13 @@ func (p *pool) startConns() {
 			return
 		}
 		room := (j.cmd.First + j.started) % len(j.joins)
+		var prev *conn
+		if j.cmd.Reconnect {
+			prev = p.dropped[j.started]
+			room = int(prev.room)
+		}
 		j.started++
-		err := p.dial(j, room)
+		err := p.dial(j, room, prev)
 		if errors.Is(err, unix.EADDRNOTAVAIL) && j.retries < maxPortRetries {
 			// No free source port right now (other sockets of this address,
 			// perhaps in TIME_WAIT): try again on the next turn of the loop.
@@ -321,7 +341,9 @@ func (p *pool) startConns() {
 	}
 }
 
-func (p *pool) dial(j *openJob, room int) error {
+// dial opens a conn to join room; prev, when set, is the dropped conn it
+// replaces (it recovers from prev's position).
+func (p *pool) dial(j *openJob, room int, prev *conn) error {
 	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return fmt.Errorf("socket: %w", err)
@@ -352,7 +374,11 @@ func (p *pool) dial(j *openJob, room int) error {
 	for fd >= len(p.conns) {
 		p.conns = append(p.conns, make([]*conn, len(p.conns)+1024)...)
 	}
-	p.conns[fd] = &conn{fd: fd, state: stConnecting, room: int32(room), start: time.Now().UnixNano()}
+	c := &conn{fd: fd, state: stConnecting, room: int32(room), start: time.Now().UnixNano()}
+	if prev != nil {
+		c.trk, c.rejoin = prev.trk, true
+	}
+	p.conns[fd] = c
 	j.inflight++
 	return nil
 }
@@ -424,7 +450,11 @@ func (p *pool) data(c *conn, b []byte, now int64) {
 			return
 		}
 		b = b[i+4:]
-		if _, err := unix.Write(c.fd, p.job.joins[c.room]); err != nil {
+		join := p.job.joins[c.room]
+		if c.rejoin {
+			join = p.rejoinFrame(c)
+		}
+		if _, err := unix.Write(c.fd, join); err != nil {
 			p.fail(c, "write join: "+err.Error())
 			return
 		}
@@ -468,13 +498,27 @@ func (p *pool) data(c *conn, b []byte, now int64) {
 					p.hist.Add(uint64(max(now-t, 0) / 1000))
 					c.recv++
 					got++
+					if p.histOn {
+						p.histSeen(c, payload)
+					}
+				} else if p.histOn && bytes.HasPrefix(payload, keyResync) {
+					p.hs.resyncs++
 				} else if bytes.Contains(payload, []byte(`"type":"error"`)) {
 					p.errFrames++
 					p.nErrs.Add(1)
 					p.lastErr = string(payload)
 				}
 			} else if c.state == stJoining {
-				if bytes.Contains(payload, []byte(`"type":"ack"`)) {
+				if p.histOn && bytes.HasPrefix(payload, keyMessage) {
+					// Replayed before the ack of a join with since.
+					p.histSeen(c, payload)
+					p.hs.replayed++
+					c.recv++
+					got++
+				} else if bytes.Contains(payload, []byte(`"type":"ack"`)) {
+					if p.histOn {
+						p.histAck(c, payload)
+					}
 					p.joinedOK(c, now)
 				} else if bytes.Contains(payload, []byte(`"type":"error"`)) {
 					p.fail(c, "join refused: "+string(payload))
@@ -615,6 +659,9 @@ func (p *pool) maybeFinish() {
 func (p *pool) finishJob() {
 	j := p.job
 	p.job = nil
+	if j.cmd.Reconnect {
+		p.dropped = nil
+	}
 	j.done(answer{
 		Op: opOpen, Opened: j.opened, Failed: j.failed, FirstErr: j.firstErr,
 		ElapsedNS: int64(time.Since(j.begin)), Join: j.join.pack(), Conns: p.joined, CPUSeconds: selfCPU(),

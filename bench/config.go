@@ -18,7 +18,17 @@ const (
 	CaseChat        = "chat"
 	CaseSustained   = "sustained"
 	CaseCompression = "compression"
+
+	// The history cases (history.go): the burst on one node (R1) and the
+	// sustained case on three (R3), each beside the same run in a room
+	// without history, and the recovery storm.
+	CaseHistoryBurst     = "history-burst"
+	CaseHistorySustained = "history-sustained"
+	CaseRecovery         = "recovery"
 )
+
+// HistoryCases is what -case history runs.
+var HistoryCases = []string{CaseHistoryBurst, CaseHistorySustained, CaseRecovery}
 
 // AllCases is what -case all runs. The connect figure of "all" comes from
 // the idle case, which opens the same connections the same way.
@@ -68,6 +78,11 @@ type Config struct {
 	ChatDuration  time.Duration // chat: how long every connection sends; default 20s
 	NoFloor       bool          // do not run the floor server beside the hub (spawned runs)
 
+	// History cases (spawned hubs only).
+	HistoryNodes     int    // history-sustained: nodes; default 3 (R3)
+	HistoryStorage   string // the namespace's storage, "file" or "memory"; default "file"
+	RecoveryMessages int    // recovery: messages published while the members are away; default 1,000
+
 	SubjectPrefix string        // hub NATS subject prefix; default "hub"
 	APIKey        string        // bearer key for the HTTP API, if the hub needs one
 	Quiet         time.Duration // a delivery run ends this long after the last delivery; default 5s
@@ -98,6 +113,11 @@ func (c *Config) setDefaults() {
 	def(&c.ClusterConns, 3000)
 	def(&c.ChatConns, 10000)
 	def(&c.ChatRoomSize, 10)
+	def(&c.HistoryNodes, 3)
+	def(&c.RecoveryMessages, 1000)
+	if c.HistoryStorage == "" {
+		c.HistoryStorage = "file"
+	}
 	if c.ChatRate <= 0 {
 		c.ChatRate = 1
 	}
@@ -137,12 +157,15 @@ func (c *Config) setDefaults() {
 }
 
 // ExpandCases replaces "fanout" in names by its two modes, burst (as fast as
-// the hub accepts) and paced (at Config.Rate).
+// the hub accepts) and paced (at Config.Rate), and "history" by
+// HistoryCases.
 func ExpandCases(names []string) []string {
 	var out []string
 	for _, n := range names {
 		if n == "fanout" {
 			out = append(out, CaseBurst, CasePaced)
+		} else if n == "history" {
+			out = append(out, HistoryCases...)
 		} else {
 			out = append(out, n)
 		}
@@ -154,14 +177,20 @@ func ExpandCases(names []string) []string {
 func (c *Config) Validate() error {
 	var errs []error
 	for _, k := range c.Cases {
-		if !slices.Contains([]string{CaseIdle, CaseConnect, CaseBurst, CasePaced, CaseSustained, CaseCompression, CaseChat, CaseCluster}, k) {
-			errs = append(errs, fmt.Errorf("unknown case %q (idle, connect, burst, paced, sustained, compression, chat, cluster or all)", k))
+		if !slices.Contains([]string{CaseIdle, CaseConnect, CaseBurst, CasePaced, CaseSustained, CaseCompression, CaseChat, CaseCluster}, k) && !slices.Contains(HistoryCases, k) {
+			errs = append(errs, fmt.Errorf("unknown case %q (idle, connect, burst, paced, sustained, compression, chat, cluster, history-burst, history-sustained, recovery, history or all)", k))
+		}
+		if slices.Contains(HistoryCases, k) && !c.Spawn {
+			errs = append(errs, fmt.Errorf("case %s needs -spawn: the tool configures the hubs' history namespace", k))
 		}
 	}
 	for _, p := range c.Publish {
 		if p != "nats" && p != "http" {
 			errs = append(errs, fmt.Errorf("unknown publish path %q (nats or http)", p))
 		}
+	}
+	if c.HistoryStorage != "" && c.HistoryStorage != "file" && c.HistoryStorage != "memory" {
+		errs = append(errs, fmt.Errorf("history storage %q: file or memory", c.HistoryStorage))
 	}
 	if c.PerChild > 19000 {
 		errs = append(errs, fmt.Errorf("per-child %d: a process may hold 20,000 descriptors", c.PerChild))

@@ -48,5 +48,15 @@
 // its WebSocket, which the floor writes to every other member; each hub
 // figure then shows its ratio to the floor's CPU per delivery and p99.
 //
+// # History
+//
+// The history cases (history.go) spawn hubs with a config file of their
+// own: a namespace whose rooms hist.> keep history. Their clients join with
+// since after a drop (the drop and reconnect commands), read each join
+// ack's epoch, offset and recovered, and count every message by the
+// publisher's number in the payload and the hub's offset (seqTrack in
+// history_count.go: a gap, a duplicate, a message missing), at the cost
+// of two searches per delivery, on history rooms only.
+//
 // Every run is bounded: by the counts in Config and by Config.Timeout.
 package bench

@@ -45,6 +45,13 @@ type FanoutResult struct {
 	MeanMs           float64 `json:"mean_ms"`
 	RSSMaxMiB        float64 `json:"rss_max_mib"` // largest hub RSS seen (the largest node's)
 	LastErr          string  `json:"last_err,omitempty"`
+
+	// History rooms: each member's messages counted by the publisher's
+	// number and the offset (history_count.go).
+	Gaps    uint64 `json:"gaps,omitempty"`
+	Dups    uint64 `json:"dups,omitempty"`
+	Missing uint64 `json:"missing,omitempty"`
+	Resyncs int    `json:"resyncs,omitempty"`
 }
 
 // fanoutCases runs burst (each publish path) and paced against one hub
@@ -170,6 +177,7 @@ type run struct {
 // publisher sends one payload to a room.
 type publisher struct {
 	nc      *nats.Conn
+	js      *storedPublisher // via "jetstream": acknowledged stored publishes (history.go)
 	subject string
 	url     string
 	apiKey  string
@@ -190,6 +198,15 @@ func (r *runner) newPublisher(h *hub, via, room string) (*publisher, error) {
 			return nil, fmt.Errorf("nats connect %s: %w", h.nats, err)
 		}
 		p.nc, p.subject = nc, r.cfg.SubjectPrefix+".room."+room
+	case "jetstream":
+		if h.nats == "" {
+			return nil, errors.New("no NATS URL for " + h.name)
+		}
+		sp, err := newStoredPublisher(h.nats, r.cfg.SubjectPrefix+".room."+room)
+		if err != nil {
+			return nil, err
+		}
+		p.js, p.nc = sp, sp.nc
 	case "http":
 		p.url, p.apiKey = h.http+"/api/rooms/"+room+"/messages", r.cfg.APIKey
 		p.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}
@@ -204,6 +221,9 @@ func (r *runner) newPublisher(h *hub, via, room string) (*publisher, error) {
 }
 
 func (p *publisher) publish(ctx context.Context, b []byte) error {
+	if p.js != nil {
+		return p.js.publish(b)
+	}
 	if p.nc != nil {
 		return p.nc.Publish(p.subject, b)
 	}
@@ -233,6 +253,9 @@ func (p *publisher) publish(ctx context.Context, b []byte) error {
 }
 
 func (p *publisher) flush() error {
+	if p.js != nil {
+		return p.js.flush()
+	}
 	if p.nc != nil {
 		return p.nc.FlushTimeout(10 * time.Second)
 	}
@@ -346,12 +369,13 @@ func (r *runner) fanout(ctx context.Context, g *group, hubs []*hub, pub *hub, rn
 	if cerr != nil {
 		return res, cerr
 	}
-	as, err := g.all(ctx, func(int) command { return command{Op: opReport} })
+	as, err := g.all(ctx, func(int) command { return command{Op: opReport, Expect: rn.messages} })
 	if err != nil {
 		return res, err
 	}
 	t := sum(as)
 	_ = st
+	res.Gaps, res.Dups, res.Missing, res.Resyncs = t.Gaps, t.Dups, t.Missing, t.Resyncs
 	res.Received = t.Received
 	res.Lost = int64(res.Expected) - int64(t.Received)
 	res.MinPerConn = t.MinPerConn

@@ -228,7 +228,9 @@ func spawnHub(ctx context.Context, cfg *Config, name, join string) (*hub, error)
 	}
 	go func() { _ = cmd.Wait(); close(h.exited) }()
 	fmt.Fprintf(cfg.Stderr, "started hub %s: pid %d, %s, nats %s, log %s\n", name, h.pid, h.ws, h.nats, filepath.Base(h.logPath))
-	if err := h.waitReady(ctx, 20*time.Second); err != nil {
+	// A node with history in a new cluster is ready once the others have
+	// joined it and JetStream has elected its leaders (bootstrap_expect).
+	if err := h.waitReady(ctx, 60*time.Second); err != nil {
 		h.stop()
 		return nil, err
 	}

@@ -29,6 +29,10 @@ type Report struct {
 	Cluster     *ClusterResult   `json:"cluster,omitempty"`
 	Chat        *ChatCase        `json:"chat,omitempty"`
 
+	HistoryBurst     []*FanoutResult `json:"history_burst,omitempty"` // no-history and history runs, per publish path
+	HistorySustained *HistoryPair    `json:"history_sustained,omitempty"`
+	Recovery         *RecoveryResult `json:"recovery,omitempty"`
+
 	Figures []Figure `json:"figures"`
 	Pass    bool     `json:"pass"` // every judged figure met its target
 
@@ -208,6 +212,7 @@ func (rep *Report) finish() *Report {
 				Value: c.Ratio, Unit: "×", Shown: fmt.Sprintf("%.2f×", c.Ratio), Target: "≤ 1.2×", Result: judge(c.Ratio > 0 && c.Ratio <= 1.2)})
 		}
 	}
+	fs = append(fs, rep.historyFigures()...)
 	rep.Figures = fs
 	rep.Pass = len(fs) > 0
 	for _, f := range fs {

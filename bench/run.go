@@ -97,6 +97,9 @@ func runOnce(ctx context.Context, cfg *Config) (*Report, error) {
 			return rep.finish(), fmt.Errorf("cluster: %w", err)
 		}
 	}
+	if err := r.historyCases(ctx, rep, has); err != nil {
+		return rep.finish(), err
+	}
 	return rep.finish(), nil
 }
 
@@ -224,6 +227,7 @@ func (r *runner) openWith(ctx context.Context, g *group, wsURL string, n int, ro
 		return command{
 			Op: opOpen, URL: wsURL, Local: local, Rooms: rooms, N: share(i), First: firsts[i],
 			Concurrency: r.cfg.Concurrency, Rate: r.cfg.ConnectRate, Browser: browser, Deflate: r.deflate,
+			History: len(rooms) > 0 && isHistoryRoom(rooms[0]),
 		}
 	})
 	close(done)

@@ -11,6 +11,7 @@ const (
 	opReset    = "reset"    // zero delivery counters and histograms
 	opReport   = "report"   // counters and histograms
 	opChat     = "chat"     // every joined conn sends room messages, answered when all are sent
+	opDrop     = "drop"     // close every joined conn at once, keeping its position to recover from
 	opProgress = "progress" // child to parent, while opening
 	opError    = "error"    // child to parent: the command failed
 )
@@ -30,6 +31,12 @@ type command struct {
 	TimeoutMS   int      `json:"timeout_ms,omitempty"`  // give up a handshake after this
 	Browser     bool     `json:"browser,omitempty"`     // send a desktop browser's upgrade headers
 	Deflate     bool     `json:"deflate,omitempty"`     // minimal headers and a permessage-deflate offer
+	History     bool     `json:"history,omitempty"`     // the rooms keep history: count offsets and the publisher's numbers
+	Reconnect   bool     `json:"reconnect,omitempty"`   // open again every dropped conn, joining with since (N is ignored)
+
+	// report: each member must have had the publisher's messages 0 to
+	// Expect-1 (history rooms); what it lacks is counted as missing.
+	Expect int `json:"expect,omitempty"`
 
 	// chat: each joined conn sends MsgRate messages/s of Size bytes to its
 	// room (Rooms as given to open) for DurationMS, spread evenly.
@@ -64,4 +71,14 @@ type answer struct {
 	CPUSeconds float64 `json:"cpu_seconds"`         // the child's user+system CPU so far
 	Sent       uint64  `json:"sent,omitempty"`      // chat: messages sent
 	SendErrs   uint64  `json:"send_errs,omitempty"` // chat: messages that could not be written whole
+
+	// history rooms
+	Dropped      int    `json:"dropped,omitempty"`       // drop: conns closed
+	Recovered    int    `json:"recovered,omitempty"`     // joins acknowledged with recovered:true
+	NotRecovered int    `json:"not_recovered,omitempty"` // joins acknowledged with recovered:false
+	Replayed     uint64 `json:"replayed,omitempty"`      // messages read before a join's ack
+	Gaps         uint64 `json:"gaps,omitempty"`          // publisher's numbers skipped
+	Dups         uint64 `json:"dups,omitempty"`          // messages had twice (number or offset)
+	Missing      uint64 `json:"missing,omitempty"`       // report with Expect: messages not had after the last one
+	Resyncs      int    `json:"resyncs,omitempty"`       // resync frames
 }

@@ -69,6 +69,10 @@ var (
 		Name: "hub_history_resyncs_total",
 		Help: "resync frames sent to a room's members: a hole in its history the hub could not fill.",
 	})
+	HistoryReads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hub_history_reads_total",
+		Help: "Reads of a history room's messages from the store for its members: the recovering joins waiting at the time, or a gap.",
+	})
 	HistoryPublishes = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hub_history_publishes_total",
 		Help: "Messages to history rooms, by result: stored or refused (not stored, not delivered).",
@@ -91,7 +95,7 @@ func init() {
 		Connections, ConnectionsAccepted, SSERejected, Disconnections, Rooms, Users,
 		ClientFrames, ClientErrors, Deliveries, DeliveriesDropped, Routed, Events, EventsUnwanted, Replies,
 		APIRequests, FlowMessages, ClusterMembers, NATSConnected, NATSSubscriptions, NATSDropped, NATSErrors, FanoutSeconds,
-		HistoryRecoveries, HistoryGaps, HistoryDuplicates, HistoryResyncs, HistoryPublishes,
+		HistoryRecoveries, HistoryGaps, HistoryDuplicates, HistoryResyncs, HistoryPublishes, HistoryReads,
 		SlowConsumers, BuildInfo,
 	)
 }

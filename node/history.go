@@ -46,6 +46,7 @@ func countPublish(err error) {
 }
 
 func (a *histAdapter) ReadAsync(room string, from uint64, done func(actors.HistoryRead)) {
+	metrics.HistoryReads.Inc()
 	a.wg.Go(func() {
 		r := a.st.Read(context.Background(), room, from, 0)
 		out := actors.HistoryRead{Epoch: r.Epoch, Last: r.Last, Reaches: r.Reaches, Err: r.Err}

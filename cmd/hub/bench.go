@@ -26,7 +26,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hub bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var cfg bench.Config
-	caseName := fs.String("case", "all", "idle, connect, burst, paced, sustained, compression, chat, cluster, a comma-separated list, fanout (burst and paced) or all (idle, burst, paced, sustained, compression, chat, cluster)")
+	caseName := fs.String("case", "all", "idle, connect, burst, paced, sustained, compression, chat, cluster, history-burst, history-sustained, recovery, a comma-separated list, fanout (burst and paced), history (the three history cases; -spawn only) or all (idle, burst, paced, sustained, compression, chat, cluster)")
 	fs.BoolVar(&cfg.Spawn, "spawn", false, "start the hubs to measure on 127.0.0.1 (free ports) and stop them at the end")
 	urls := fs.String("url", "", "ws:// URL of a running hub; comma-separated, one per node, for the cluster case")
 	natsURLs := fs.String("nats", "", "NATS URL to publish to (the first node's), comma-separated per node")
@@ -48,6 +48,9 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	fs.Float64Var(&cfg.ChatRate, "chat-rate", 0, "chat: messages per second per connection (default 1)")
 	fs.DurationVar(&cfg.ChatDuration, "chat-duration", 0, "chat: how long every connection sends (default 20s)")
 	fs.BoolVar(&cfg.NoFloor, "no-floor", false, "do not measure the floor server beside the hub")
+	fs.IntVar(&cfg.HistoryNodes, "history-nodes", 0, "history-sustained: nodes, and the history's replicas (default 3)")
+	fs.StringVar(&cfg.HistoryStorage, "history-storage", "", "history cases: the namespace's storage, file or memory (default file)")
+	fs.IntVar(&cfg.RecoveryMessages, "recovery-messages", 0, "recovery: messages stored while the members are away (default 1000)")
 	publish := fs.String("publish", "nats,http", "burst: publish through nats, http or both")
 	fs.IntVar(&cfg.PerChild, "per-child", 0, "sockets per client process (default 15000)")
 	fs.IntVar(&cfg.Concurrency, "concurrency", 0, "upgrades in flight per client process (default 128)")
@@ -71,6 +74,8 @@ otherwise give -url (and -nats to publish through NATS).
 
   hub bench -spawn                         every case with PERF.md's sizes
   hub bench -spawn -case fanout -conns 2000 -messages 50
+  hub bench -spawn -case history -runs 3    burst and sustained with history beside
+                                           the same runs without, and the recovery storm
   hub bench -url ws://127.0.0.1:8080/ws -nats nats://127.0.0.1:4222 -case idle,burst
 
 Flags:
