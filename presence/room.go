@@ -386,9 +386,21 @@ func (t *Tracker) userGone(r *room, name string, u *user, nodeDown bool) {
 
 func (t *Tracker) framePending(r *room) {
 	if r.frameAt == 0 {
-		r.frameAt = t.now + int64(t.cfg.FrameWindow)
+		r.frameAt = t.now + int64(t.frameWindow(r))
 	}
 	t.touch(r)
+}
+
+// frameWindow is how long a room's joins and leaves are batched for its
+// members: FrameWindow, times the room's thousands of connections, up to
+// ten times. What a storm costs is mostly per frame (a write to every
+// member, a read on every client): a 5,000-join storm over three nodes took
+// 5.5-6.5 s to dial with 100 ms windows and 3.0 s with 500 ms (BENCHMARKS.md),
+// for the same bytes. So a node writes at most about 10,000 presence frames
+// a second per room, whatever its size, and a room under 2,000
+// connections keeps the plain window.
+func (t *Tracker) frameWindow(r *room) time.Duration {
+	return t.cfg.FrameWindow * time.Duration(min(10, max(1, r.total/1000)))
 }
 
 // occupancy follows the room from empty to occupied and back; the owner

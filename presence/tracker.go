@@ -50,7 +50,8 @@ type Config struct {
 	// for the other nodes. Default 50ms.
 	DiffWindow time.Duration
 	// FrameWindow batches the joins and leaves told to one room's local
-	// members: at most one frame per room per window. Default 100ms.
+	// members: at most one frame per room per window. Default 100ms; a
+	// room of N thousand connections uses N windows (up to 10).
 	FrameWindow time.Duration
 	// SyncWait bounds how long a node waits for the others' slices.
 	// Default 2s.

