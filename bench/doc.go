@@ -58,5 +58,14 @@
 // history_count.go: a gap, a duplicate, a message missing), at the cost
 // of two searches per delivery, on history rooms only.
 //
+// # Compression
+//
+// The compression case (compression.go) spawns its hub with compression on
+// for every message (-compression -compression-min-bytes 0) and has every
+// client offer permessage-deflate with the minimal headers; its idle RSS
+// and burst CPU per delivery are judged against the same run's idle and
+// burst without it. The clients inflate what they read (inflate.go), which
+// makes them, not the hub, the bound of its deliveries per second.
+//
 // Every run is bounded: by the counts in Config and by Config.Timeout.
 package bench
