@@ -496,15 +496,15 @@ export class HubClient {
     for (const room of this._rooms) {
       if (!queued.has(room)) this._rejoin(room);
     }
-    // The presence of the rooms kept may have changed while away: ask again
-    // (unless the app's own presence() is queued).
     const asked = new Set(this._queue.filter((r) => r.kind === 'presence').map((r) => r.room));
-    for (const room of this._presence.keys()) {
-      if (!asked.has(room)) this._refetch(room);
-    }
     const q = this._queue;
     this._queue = [];
     for (const r of q) this._write(r);
+    // The presence of the rooms kept may have changed while away: ask again,
+    // after the joins (unless the app's own presence() was queued).
+    for (const room of this._presence.keys()) {
+      if (!asked.has(room)) this._refetch(room);
+    }
     this._startPing();
     this._emit('open', { reconnected: this._opens > 1 });
     const waiters = this._readyWaiters;
