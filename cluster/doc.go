@@ -32,6 +32,15 @@
 // change, drops clients whose user the server cannot find). The hub's own
 // user has every permission; backend users get allow lists (ClientUser).
 //
+// # System user (clustered JetStream)
+//
+// With clustered JetStream the embedded server also takes SystemUser in its
+// system account (peers.go), with a random password made at start that
+// never leaves the process: JetStreamMeta and RemovePeer sign in with it in
+// process to read the meta group and remove a peer for good, calls only
+// the system account may make. When the client port was open, a no-auth
+// user keeps it open.
+//
 // # Concurrency
 //
 // Members' callbacks (OnJoin, OnLeave) run in order on one goroutine and

@@ -39,8 +39,9 @@ type Embedded struct {
 	*server.Server
 	routeUser *url.Userinfo // presented on the routes this server opens; nil without a secret
 
-	mu   sync.Mutex
-	opts *server.Options
+	mu          sync.Mutex
+	opts        *server.Options
+	sysPassword string // SystemUser's; "" without clustered JetStream
 }
 
 // StartEmbedded starts an in-process NATS server and waits until it takes
@@ -62,7 +63,16 @@ func StartEmbedded(o EmbeddedOptions) (*Embedded, error) {
 		ns.Shutdown()
 		return nil, fmt.Errorf("nats server did not start listening on %s", o.Listen)
 	}
-	return &Embedded{Server: ns, opts: opts, routeUser: routeUser(o.RoutePasswords)}, nil
+	e := &Embedded{Server: ns, opts: opts, routeUser: routeUser(o.RoutePasswords)}
+	if o.JetStream && o.ClusterListen != "" {
+		// Clustered JetStream: the system account's user, for the meta
+		// group's state and peer removal (peers.go).
+		if err := e.addSystemUser(); err != nil {
+			ns.Shutdown()
+			return nil, err
+		}
+	}
+	return e, nil
 }
 
 func routeUser(passwords []string) *url.Userinfo {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -532,4 +533,60 @@ func (s *Store) Replicas(ctx context.Context, ns string) int {
 		return 0
 	}
 	return info.Config.Replicas
+}
+
+// Placement is where a namespace's stream is kept: the servers holding
+// its replicas, as JetStream's stream info reports them.
+type Placement struct {
+	Namespace string `json:"namespace"`
+	Stream    string `json:"stream"`
+	Replicas  int    `json:"replicas"` // configured
+	Leader    string `json:"leader"`   // "" while there is none (an election, no quorum)
+	// Followers are the other replicas; fewer than Replicas-1 when
+	// JetStream has not enough servers to place them all.
+	Followers []Replica `json:"followers"`
+	Err       string    `json:"error,omitempty"` // the stream info could not be read
+}
+
+// Replica is a follower of a stream.
+type Replica struct {
+	Name    string `json:"name"`
+	Current bool   `json:"current"`
+	Offline bool   `json:"offline,omitempty"`
+	Lag     uint64 `json:"lag,omitempty"`
+}
+
+// Placements reports where each history stream is kept, by namespace name.
+func (s *Store) Placements(ctx context.Context) []Placement {
+	s.mu.RLock()
+	names := make([]string, 0, len(s.streams))
+	for name := range s.streams {
+		names = append(names, name)
+	}
+	s.mu.RUnlock()
+	sort.Strings(names)
+	out := make([]Placement, 0, len(names))
+	for _, name := range names {
+		s.mu.RLock()
+		st := s.streams[name]
+		s.mu.RUnlock()
+		p := Placement{Namespace: name, Stream: st.name, Followers: []Replica{}}
+		rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		info, err := st.stream.Info(rctx)
+		cancel()
+		if err != nil {
+			p.Err = err.Error()
+			out = append(out, p)
+			continue
+		}
+		p.Replicas = info.Config.Replicas
+		if c := info.Cluster; c != nil {
+			p.Leader = c.Leader
+			for _, r := range c.Replicas {
+				p.Followers = append(p.Followers, Replica{Name: r.Name, Current: r.Current, Offline: r.Offline, Lag: r.Lag})
+			}
+		}
+		out = append(out, p)
+	}
+	return out
 }

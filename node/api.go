@@ -74,6 +74,8 @@ func (n *Node) routes() http.Handler {
 	api("GET /api/users/{user}/connections", "user_connections", n.getUserConns)
 	n.adminAPI(mux, "GET /api/nodes", "nodes", n.getNodes)
 	n.adminAPI(mux, "GET /api/events", "events", n.getEvents)
+	n.adminAPI(mux, "GET /api/history/cluster", "history_cluster", n.getHistoryCluster)
+	n.adminAPI(mux, "DELETE /api/history/peers/{node}", "history_peer_delete", n.deletePeer)
 	mountSSE(mux, n)
 	mountAdmin(mux, n)
 	if n.cfg.Node.Demo {

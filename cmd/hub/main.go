@@ -7,6 +7,7 @@
 //	hub config check [FILE] [-room R] validate the settings; -room: which namespace R falls in
 //	hub bench [flags]                load-test a running hub
 //	hub check [flags]                check a running hub end to end
+//	hub peer list|remove NODE        the JetStream peers of a cluster with history
 package main
 
 import (
@@ -41,6 +42,10 @@ Commands:
                         (and, with -room, the namespace NAME falls in)
   bench                 run the load tool against a running hub
   check                 check a running hub end to end (WebSocket + HTTP API)
+  peer list             list the JetStream peers (history, clustered) and where
+                        each history stream is kept
+  peer remove NODE      remove NODE, gone for good after scaling down, from
+                        JetStream (refused while it is live, unless -force)
 Run "hub COMMAND -h" for a command's flags.
 `
 
@@ -71,6 +76,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return cmdBench(args[1:], stdout, stderr)
 		case "check":
 			return cmdCheck(args[1:], stdout, stderr)
+		case "peer":
+			return cmdPeer(args[1:], stdout, stderr)
 		}
 	}
 	return serve(args, stdout, stderr)

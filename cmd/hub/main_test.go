@@ -29,7 +29,7 @@ func TestHelpListsFlagsAndCommands(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("-h exit %d", code)
 	}
-	for _, want := range []string{"-config", "-dev", "-port", "-join", "HUB_NATS_URL", "publish", "token", "config check", "version"} {
+	for _, want := range []string{"-config", "-dev", "-port", "-join", "HUB_NATS_URL", "publish", "token", "config check", "version", "peer remove NODE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("-h does not mention %q", want)
 		}

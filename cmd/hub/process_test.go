@@ -80,6 +80,10 @@ type procOpts struct {
 	host   string   // address every listener binds; default 127.0.0.1
 	netns  string   // run inside this network namespace (ip netns exec)
 	args   []string // more flags
+	// gossipOnly: return once the gossip listener is known (a node with
+	// clustered history waits for bootstrap_expect members before its
+	// other listeners open); awaitListeners waits for the rest.
+	gossipOnly bool
 }
 
 // startProc starts a hub process and waits until it logs its listeners.
@@ -149,10 +153,33 @@ func startProcWith(t *testing.T, name string, join string, o procOpts) *proc {
 		p.err = cmd.Wait()
 		close(p.exited)
 	}()
-	deadline := time.After(hubtest.Wait)
-	for p.ws == "" || p.nats == "" || p.gossip == "" {
+	if o.gossipOnly {
+		p.await(func() bool { return p.gossip != "" })
+	} else {
+		p.awaitListeners()
+	}
+	return p
+}
+
+// awaitListeners waits until the process has logged its listeners.
+// A node with clustered history opens them once its JetStream streams
+// are ready, which a first boot of a new cluster takes seconds to be.
+func (p *proc) awaitListeners() {
+	p.t.Helper()
+	p.await(func() bool { return p.ws != "" && p.nats != "" && p.gossip != "" })
+}
+
+func (p *proc) await(done func() bool) {
+	p.t.Helper()
+	t, name := p.t, p.name
+	deadline := time.After(60 * time.Second)
+	var last []string
+	for !done() {
 		select {
 		case m := <-p.logs:
+			if last = append(last, fmt.Sprint(m["time"], " ", m["msg"], " ", m["err"])); len(last) > 20 {
+				last = last[1:]
+			}
 			switch m["msg"] {
 			case "websocket listening":
 				p.ws, _ = m["addr"].(string)
@@ -165,10 +192,9 @@ func startProcWith(t *testing.T, name string, join string, o procOpts) *proc {
 		case <-p.exited:
 			t.Fatalf("%s exited early: %v", name, p.err)
 		case <-deadline:
-			t.Fatalf("%s did not report its listeners", name)
+			t.Fatalf("%s did not report its listeners; its last lines:\n%s", name, strings.Join(last, "\n"))
 		}
 	}
-	return p
 }
 
 func (p *proc) url(path string) string { return "http://" + p.ws + path }

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hubrt/hub/internal/hubtest"
+	"github.com/hubrt/hub/node"
+)
+
+// startHistoryProcs starts 3 hub processes with history R3 (file storage)
+// on namespace chat: all three at once, since each waits for the others
+// (bootstrap_expect) before its embedded JetStream starts.
+func startHistoryProcs(t *testing.T) []*proc {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := filepath.Join(dir, "hub.hcl")
+	if err := os.WriteFile(cfg, []byte(`
+namespace "chat" {
+  rooms = ["chat.>"]
+  history {
+    size    = 100000
+    storage = "file"
+  }
+}
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts := func(name string) procOpts {
+		return procOpts{gossipOnly: true, args: []string{"-config", cfg, "-bootstrap-expect", "3",
+			"-data-dir", filepath.Join(dir, name), "-failure-grace", "2s"}}
+	}
+	a := startProcWith(t, "pa", "", opts("pa"))
+	b := startProcWith(t, "pb", a.gossip, opts("pb"))
+	c := startProcWith(t, "pc", a.gossip, opts("pc"))
+	ps := []*proc{a, b, c}
+	for _, p := range ps {
+		p.awaitListeners()
+	}
+	hubtest.Eventually(t, "three ready members with history", func() bool {
+		for _, p := range ps {
+			if m := p.readyz(); m["cluster_size"] != float64(3) || m["status"] != "ready" {
+				return false
+			}
+		}
+		return true
+	})
+	return ps
+}
+
+func (p *proc) historyCluster(t *testing.T) node.HistoryCluster {
+	t.Helper()
+	var hc node.HistoryCluster
+	resp, err := p.httpc.Get(p.url("/api/history/cluster"))
+	if err != nil {
+		return hc
+	}
+	defer resp.Body.Close()
+	_ = json.NewDecoder(resp.Body).Decode(&hc)
+	return hc
+}
+
+// follower is a client that follows a history room across reconnects,
+// joining with since each time, and records every message value it gets.
+type follower struct {
+	t      *testing.T
+	who    string
+	room   string
+	cl     *hubtest.Client
+	epoch  string
+	offset uint64
+	got    []int
+	acks   []hubtest.Msg
+	joins  int
+}
+
+func (f *follower) connect(p *proc) {
+	f.cl = p.dial(f.t, "")
+	f.joins++
+	m := map[string]any{"type": "join_room", "room": f.room, "id": f.joins}
+	if f.epoch != "" {
+		m["since"] = map[string]any{"offset": f.offset, "epoch": f.epoch}
+	}
+	f.cl.Send(m)
+}
+
+// pump reads frames for up to d; false once the connection closed.
+func (f *follower) pump(d time.Duration) bool {
+	end := time.Now().Add(d)
+	for {
+		left := time.Until(end)
+		if left <= 0 {
+			return true
+		}
+		m, alive := f.cl.TryNext(min(left, 10*time.Millisecond))
+		if !alive {
+			return false
+		}
+		if m == nil {
+			continue
+		}
+		off, _ := m["offset"].(float64)
+		switch m.S("type") {
+		case "message":
+			if uint64(off) <= f.offset {
+				f.t.Errorf("%s: offset %v after %d: out of order or doubled", f.who, off, f.offset)
+			}
+			f.offset = uint64(off)
+			v, _ := strconv.Atoi(m.JSON("data"))
+			f.got = append(f.got, v)
+		case "ack":
+			f.acks = append(f.acks, m)
+			f.epoch = m.S("epoch")
+			f.offset = max(f.offset, uint64(off))
+		case "resync", "error":
+			f.t.Errorf("%s: %v", f.who, m["_raw"])
+		}
+	}
+}
+
+// apiPublisher posts numbered messages to a room through the HTTP API of
+// its targets, one at a time, and counts every outcome: an offset, or an
+// error.
+type apiPublisher struct {
+	mu       sync.Mutex
+	targets  []*proc
+	accepted map[uint64]int // offset → value
+	refused  map[int]string // value → why
+	firstErr time.Time
+	lastErr  time.Time
+}
+
+func (p *apiPublisher) run(t *testing.T, room string, stop <-chan struct{}) {
+	for i := 1; ; i++ {
+		select {
+		case <-stop:
+			return
+		case <-time.After(3 * time.Millisecond):
+		}
+		target := p.targets[i%len(p.targets)]
+		resp, err := target.httpc.Post(target.url("/api/rooms/"+room+"/messages"), "application/json", strings.NewReader(strconv.Itoa(i)))
+		var body struct {
+			Offset uint64 `json:"offset"`
+			Error  string `json:"error"`
+		}
+		why := ""
+		if err != nil {
+			why = err.Error()
+		} else {
+			_ = json.NewDecoder(resp.Body).Decode(&body)
+			resp.Body.Close()
+			if resp.StatusCode != 202 || body.Offset == 0 {
+				why = fmt.Sprintf("%d %s", resp.StatusCode, body.Error)
+			}
+		}
+		p.mu.Lock()
+		if why == "" {
+			p.accepted[body.Offset] = i
+		} else {
+			p.refused[i] = why
+			if p.firstErr.IsZero() {
+				p.firstErr = time.Now()
+			}
+			p.lastErr = time.Now()
+		}
+		p.mu.Unlock()
+	}
+}
+
+func (p *apiPublisher) inOrder() []int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	offs := make([]uint64, 0, len(p.accepted))
+	for o := range p.accepted {
+		offs = append(offs, o)
+	}
+	sort.Slice(offs, func(i, j int) bool { return offs[i] < offs[j] })
+	out := make([]int, len(offs))
+	for i, o := range offs {
+		out[i] = p.accepted[o]
+	}
+	return out
+}
+
+func (p *apiPublisher) acceptedSince(t time.Time) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.lastErr.IsZero() && p.lastErr.After(t) && len(p.accepted) > 0 && time.Since(p.lastErr) > 500*time.Millisecond
+}
+
+// SPEC §10, Done 2, with real processes: 3 hub processes, history R3; the
+// stream leader's process gets kill -9 while messages are published
+// through the API of the other two. Clients of the dead node reconnect to
+// the survivors and recover with recovered:true, no gap, no duplicate;
+// members on the survivors lose nothing; every publish got an offset (and
+// then reached every member exactly once) or an error, never a silent
+// loss. Then the dead node is removed from JetStream for good with
+// `hub peer remove`, which first refuses while it still looks live.
+func TestProcessHistoryLeaderKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts processes")
+	}
+	t0 := time.Now()
+	ps := startHistoryProcs(t)
+	t.Logf("cluster ready after %v", time.Since(t0).Round(time.Millisecond))
+	const room = "chat.k9"
+	// The room's stream needs a first message for its leader to matter.
+	if code, m := hubtest.HTTP(t, "POST", ps[0].url("/api/rooms/"+room+"/messages"), "", "0"); code != 202 {
+		t.Fatalf("first publish: %d %v", code, m)
+	}
+	var leader *proc
+	hubtest.Eventually(t, "a stream leader", func() bool {
+		hc := ps[0].historyCluster(t)
+		for _, s := range hc.Streams {
+			for _, p := range ps {
+				if s.Namespace == "chat" && s.Leader == p.name && len(s.Followers) == 2 {
+					leader = p
+				}
+			}
+		}
+		return leader != nil
+	})
+	var survivors []*proc
+	for _, p := range ps {
+		if p != leader {
+			survivors = append(survivors, p)
+		}
+	}
+	t.Logf("stream leader %s", leader.name)
+	var fs []*follower
+	for _, p := range ps {
+		for k := range 2 {
+			f := &follower{t: t, who: fmt.Sprintf("%s-%d", p.name, k), room: room}
+			f.connect(p)
+			fs = append(fs, f)
+		}
+	}
+	pumpAll := func(d time.Duration) {
+		for _, f := range fs {
+			f.pump(d)
+		}
+	}
+	pumpAll(100 * time.Millisecond)
+	for _, f := range fs {
+		if len(f.acks) != 1 {
+			t.Fatalf("%s: no join ack", f.who)
+		}
+	}
+	pub := &apiPublisher{targets: survivors, accepted: map[uint64]int{}, refused: map[int]string{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() { pub.run(t, room, stop) })
+	pumpAll(100 * time.Millisecond)
+
+	killed := time.Now()
+	if err := leader.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	<-leader.exited
+	t.Logf("killed %s at %v", leader.name, time.Since(t0).Round(time.Millisecond))
+	// The dead node's clients see their connection end and reconnect to a
+	// survivor, with since; the others keep reading.
+	moved := 0
+	for _, f := range fs {
+		if strings.HasPrefix(f.who, leader.name) {
+			for f.pump(20 * time.Millisecond) {
+			}
+			f.connect(survivors[moved%2])
+			moved++
+		}
+	}
+	// Publish until the election is over and publishes are accepted again
+	// (the errors stopped), bounded.
+	for end := time.Now().Add(20 * time.Second); !pub.acceptedSince(killed) && time.Now().Before(end); {
+		pumpAll(20 * time.Millisecond)
+	}
+	pumpAll(200 * time.Millisecond)
+	close(stop)
+	wg.Wait()
+	want := pub.inOrder()
+	drained := func(f *follower) bool {
+		n := len(f.got)
+		if n > 0 && f.got[0] == 0 {
+			n--
+		}
+		return n >= len(want)
+	}
+	for _, f := range fs {
+		for end := time.Now().Add(10 * time.Second); !drained(f) && time.Now().Before(end); {
+			f.pump(50 * time.Millisecond)
+		}
+	}
+	stall := pub.lastErr.Sub(pub.firstErr)
+	t.Logf("accepted %d, refused %d (stored publishes refused for %v, from %v after the kill)",
+		len(want), len(pub.refused), stall.Round(time.Millisecond), pub.firstErr.Sub(killed).Round(time.Millisecond))
+	if len(pub.refused) == 0 {
+		t.Errorf("no publish refused: the kill did not hit the stream leader")
+	}
+	for v, why := range pub.refused {
+		t.Logf("a refusal: %d: %s", v, why)
+		break
+	}
+	if len(want) < 100 {
+		t.Fatalf("only %d messages accepted", len(want))
+	}
+	// Every member got the first message and then exactly the accepted
+	// ones, in offset order; no refused message reached anyone.
+	for _, f := range fs {
+		got := f.got
+		if len(got) > 0 && got[0] == 0 {
+			got = got[1:]
+		}
+		for _, v := range got {
+			if _, ok := pub.refused[v]; ok {
+				t.Errorf("%s got %d, whose publish was refused", f.who, v)
+			}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s got %d messages, %d were accepted", f.who, len(got), len(want))
+		}
+		for i := range got {
+			if got[i] != want[i] {
+				t.Fatalf("%s: message %d is %d, want %d", f.who, i, got[i], want[i])
+			}
+		}
+		if strings.HasPrefix(f.who, leader.name) {
+			if last := f.acks[len(f.acks)-1]; last["recovered"] != true {
+				t.Fatalf("%s moved and was answered %v, want recovered:true", f.who, last["_raw"])
+			}
+		}
+	}
+	t.Logf("every member has every accepted message after %v", time.Since(t0).Round(time.Millisecond))
+
+	// Scaling down for good: remove the dead node from JetStream.
+	code, out, errs := runCmd("peer", "list", "-url", survivors[0].url(""))
+	if code != 0 || !strings.Contains(out, leader.name) {
+		t.Fatalf("peer list: exit %d\n%s%s", code, out, errs)
+	}
+	t.Logf("hub peer list:\n%s", out)
+	hubtest.Eventually(t, "hub peer remove "+leader.name, func() bool {
+		code, out, errs = runCmd("peer", "remove", "-url", survivors[0].url(""), leader.name)
+		if code != 0 && !strings.Contains(errs, "still") {
+			t.Fatalf("peer remove: exit %d: %s", code, errs)
+		}
+		return code == 0
+	})
+	t.Logf("hub peer remove %s:\n%s", leader.name, out)
+	if hc := survivors[1].historyCluster(t); len(hc.Peers) != 2 {
+		t.Fatalf("peers after the removal: %+v", hc.Peers)
+	}
+	t.Logf("done after %v", time.Since(t0).Round(time.Millisecond))
+}
