@@ -140,6 +140,17 @@ func (r *recoverer) connect(url string) {
 	r.cl.Send(m)
 }
 
+// joined pumps until the last join is acknowledged (then the client has
+// the room's epoch and offset, and is a member), or the connection ends.
+func (r *recoverer) joined() {
+	r.t.Helper()
+	for end := time.Now().Add(20 * time.Second); len(r.acks) < r.joins; {
+		if !r.pump(20*time.Millisecond) || time.Now().After(end) {
+			r.t.Fatalf("%s: join %d not acknowledged", r.room, r.joins)
+		}
+	}
+}
+
 // pump reads frames for up to d; false once the connection closed.
 func (r *recoverer) pump(d time.Duration) bool {
 	end := time.Now().Add(d)
@@ -268,7 +279,7 @@ func TestHistoryCluster_LeaderDies(t *testing.T) {
 	for i := range 3 {
 		clients[i] = &recoverer{t: t, room: "chat.r"}
 		clients[i].connect(hc.nodes[i].WSURL())
-		clients[i].pump(200 * time.Millisecond)
+		clients[i].joined()
 	}
 	pub := &publisher{accepted: map[uint64]int{}, targets: []string{hc.nodes[survivors[0]].HTTPURL(), hc.nodes[survivors[1]].HTTPURL()}}
 	stop := make(chan struct{})
@@ -327,7 +338,7 @@ func TestHistoryCluster_RollingRestart(t *testing.T) {
 		clients[i] = &recoverer{t: t, room: "chat.roll"}
 		clients[i].connect(hc.nodes[i].WSURL())
 		at[i] = i
-		clients[i].pump(100 * time.Millisecond)
+		clients[i].joined()
 	}
 	pub := &publisher{accepted: map[uint64]int{}}
 	setTargets := func(down int) {
@@ -364,12 +375,21 @@ func TestHistoryCluster_RollingRestart(t *testing.T) {
 				}
 				at[i] = (r + 1) % 3
 				c.connect(hc.nodes[at[i]].WSURL())
+				// Recovered on the next node before that one restarts.
+				c.joined()
 			}
 		}
-		pumpAll(100 * time.Millisecond)
 		hc.nodes[r] = hc.start(r)
 		hc.waitReady(r)
-		pumpAll(100 * time.Millisecond)
+		// Every node is back and has delivered live messages since.
+		mark := len(pub.inOrder())
+		for _, c := range clients {
+			for end := time.Now().Add(20 * time.Second); len(c.got) <= mark; {
+				if !c.pump(20*time.Millisecond) || time.Now().After(end) {
+					t.Fatalf("no message reached a client after node %d restarted", r)
+				}
+			}
+		}
 	}
 	setTargets(-1)
 	pumpAll(300 * time.Millisecond)

@@ -177,6 +177,16 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		return err
 	}
 	n.natsReady.Store(true)
+	if n.jsClustered() && n.ns != nil {
+		// Members gossip reported while the embedded server started
+		// (their callbacks run on gossip's goroutine, and may come after
+		// the server read its routes) get their routes now: JetStream
+		// needs them before the streams can be created, which
+		// startHistory waits for.
+		n.peers.mu.Lock()
+		n.applyRoutes("adding nats routes", "")
+		n.peers.mu.Unlock()
+	}
 	if err := n.startHistory(ctx); err != nil {
 		return err
 	}

@@ -138,8 +138,16 @@ func startProcWith(t *testing.T, name string, join string, o procOpts) *proc {
 		_ = cmd.Process.Kill()
 		<-p.exited
 	})
+	var logw io.Writer = io.Discard
+	var logf *os.File
+	if dir := os.Getenv("HUB_PROC_LOGS"); dir != "" {
+		// Keep each process's log, to read after a failure.
+		if f, err := os.Create(filepath.Join(dir, name+".log")); err == nil {
+			logw, logf = f, f
+		}
+	}
 	go func() {
-		sc := bufio.NewScanner(stderr)
+		sc := bufio.NewScanner(io.TeeReader(stderr, logw))
 		for sc.Scan() {
 			var m map[string]any
 			if json.Unmarshal(sc.Bytes(), &m) == nil {
@@ -151,6 +159,9 @@ func startProcWith(t *testing.T, name string, join string, o procOpts) *proc {
 		}
 		_, _ = io.Copy(io.Discard, stderr)
 		p.err = cmd.Wait()
+		if logf != nil {
+			logf.Close()
+		}
 		close(p.exited)
 	}()
 	if o.gossipOnly {
