@@ -184,8 +184,14 @@ func (s *Store) Start(ctx context.Context) error {
 		cfg := StreamConfig(s.cfg.Prefix, ns, s.cfg.Replicas)
 		var st jetstream.Stream
 		var err error
+		// While a new JetStream cluster elects its meta leader, API
+		// requests go unanswered rather than failing: short attempts,
+		// growing to the request timeout, find the leader soon after
+		// there is one.
+		attempt := min(time.Second, s.cfg.Timeout)
 		for {
-			rctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+			rctx, cancel := context.WithTimeout(ctx, attempt)
+			attempt = min(2*attempt, s.cfg.Timeout)
 			if s.cfg.Create {
 				st, err = s.js.CreateOrUpdateStream(rctx, cfg)
 			} else {

@@ -396,6 +396,9 @@ func TestProcessHistoryLeaderKill9(t *testing.T) {
 		return code == 0
 	})
 	t.Logf("hub peer remove %s:\n%s", leader.name, out)
+	if !strings.Contains(out, "and its streams") {
+		t.Errorf("the streams still list %s after its removal", leader.name)
+	}
 	if hc := survivors[1].historyCluster(t); len(hc.Peers) != 2 {
 		t.Fatalf("peers after the removal: %+v", hc.Peers)
 	}

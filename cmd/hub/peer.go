@@ -123,22 +123,46 @@ Run "hub peer list -h" or "hub peer remove -h" for the flags.
 		fmt.Fprintf(stderr, "hub peer remove: %s\n", apiError(status, b))
 		return 1
 	}
-	// The meta leader applies the removal through its log; wait until it
-	// shows, then say where the streams are kept now.
+	// The meta leader applies the removal through its log, then each
+	// stream's group drops the peer: wait until both show, then say where
+	// the streams are kept now.
+	var last *node.HistoryCluster
 	for {
 		hc, err := c.historyCluster(ctx)
 		if err == nil && hc.Error == "" && !hasPeer(hc, name) {
-			fmt.Fprintf(stdout, "removed %s from the JetStream meta group\n", name)
-			printHistoryCluster(stdout, hc)
-			return 0
+			last = hc
+			if !inStreams(hc, name) {
+				fmt.Fprintf(stdout, "removed %s from the JetStream meta group and its streams\n", name)
+				printHistoryCluster(stdout, hc)
+				return 0
+			}
 		}
 		select {
 		case <-ctx.Done():
+			if last != nil {
+				fmt.Fprintf(stdout, "removed %s from the JetStream meta group; a stream still lists it after %v (JetStream moves it on; see hub peer list)\n", name, *timeout)
+				printHistoryCluster(stdout, last)
+				return 0
+			}
 			fmt.Fprintf(stderr, "hub peer remove: the removal of %s was accepted, but the meta group still lists it after %v (run hub peer list)\n", name, *timeout)
 			return 1
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
+}
+
+func inStreams(hc *node.HistoryCluster, name string) bool {
+	for _, s := range hc.Streams {
+		if s.Leader == name {
+			return true
+		}
+		for _, f := range s.Followers {
+			if f.Name == name {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func hasPeer(hc *node.HistoryCluster, name string) bool {
