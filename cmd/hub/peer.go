@@ -114,10 +114,23 @@ Run "hub peer list -h" or "hub peer remove -h" for the flags.
 	if *force {
 		path += "?force=true"
 	}
-	status, b, err := c.do(ctx, http.MethodDelete, path, "")
-	if err != nil {
-		fmt.Fprintf(stderr, "hub peer remove: %v\n", err)
-		return 1
+	var status int
+	var b []byte
+	for {
+		status, b, err = c.do(ctx, http.MethodDelete, path, "")
+		if err != nil {
+			fmt.Fprintf(stderr, "hub peer remove: %v\n", err)
+			return 1
+		}
+		// 503: no meta leader answered (an election, say right after the
+		// node that led the meta group stopped): try again.
+		if status != http.StatusServiceUnavailable || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(500 * time.Millisecond):
+		}
 	}
 	if status != http.StatusOK {
 		fmt.Fprintf(stderr, "hub peer remove: %s\n", apiError(status, b))
