@@ -123,6 +123,13 @@ func (o EmbeddedOptions) serverOptions() (*server.Options, error) {
 	for _, u := range o.Clients {
 		opts.Users = append(opts.Users, u.serverUser())
 	}
+	if o.JetStream && o.ClusterListen != "" && len(opts.Users) == 0 {
+		// The system user (peers.go) will turn authentication on; a
+		// no-auth user keeps the open port open. It must be there from
+		// the start: the server cannot take one in a reload.
+		opts.Users = []*server.User{{Username: openUser, Password: randomPassword()}}
+		opts.NoAuthUser = openUser
+	}
 	return opts, nil
 }
 

@@ -44,10 +44,6 @@ func (e *Embedded) addSystemUser() error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	opts := e.opts.Clone()
-	if len(opts.Users) == 0 {
-		opts.Users = append(opts.Users, &server.User{Username: openUser, Password: randomPassword()})
-		opts.NoAuthUser = openUser
-	}
 	pw := randomPassword()
 	opts.Users = append(opts.Users, &server.User{Username: SystemUser, Password: pw, Account: e.SystemAccount()})
 	if err := e.ReloadOptions(opts); err != nil {
