@@ -20,3 +20,9 @@ func (d *nsDialer) Dial(network, addr string) (net.Conn, error) { return nil, ne
 func (d *nsDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	return nil, net.ErrClosed
 }
+
+// needNetlab skips: network namespaces are Linux only.
+func needNetlab(t *testing.T) {
+	t.Helper()
+	t.Skip("network namespaces are Linux only")
+}
