@@ -449,8 +449,10 @@ func (r *runner) reconnect(ctx context.Context, g *group, wsURL, room string) (a
 	}()
 	local := r.localFor(wsURL)
 	as, err := g.all(ctx, func(int) command {
+		// Every member reconnects at once, as after a cut: no bound on
+		// the handshakes in flight but the members themselves.
 		return command{Op: opOpen, URL: wsURL, Local: local, Rooms: []string{room}, Reconnect: true, History: true,
-			Concurrency: r.cfg.Concurrency, Rate: r.cfg.ConnectRate, Browser: r.cfg.BrowserHeaders}
+			Concurrency: max(r.cfg.Concurrency, r.cfg.Members), Rate: r.cfg.ConnectRate, Browser: r.cfg.BrowserHeaders}
 	})
 	close(done)
 	if err != nil {
