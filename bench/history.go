@@ -309,7 +309,9 @@ func (r *runner) recovery(ctx context.Context) (*RecoveryResult, error) {
 	h := hubs[0]
 	room := historyRoomPrefix + "storm"
 	res := &RecoveryResult{Messages: r.cfg.RecoveryMessages}
-	g, stopClients, err := r.children(ctx, r.cfg.Members)
+	// Two client processes at least: one epoll loop reading 10 million
+	// replayed frames alone falls behind the hub's write timeout.
+	g, stopClients, err := r.childrenAtLeast(ctx, r.cfg.Members, 2)
 	if err != nil {
 		return nil, err
 	}
@@ -379,6 +381,9 @@ func (r *runner) recovery(ctx context.Context) (*RecoveryResult, error) {
 	}
 	res.Reconnected, res.ReconnectFailed, res.FirstErr = rt.Opened, rt.Failed, rt.FirstErr
 	res.StormSeconds = float64(rt.ElapsedNS) / 1e9
+	if rt.Failed > 0 {
+		r.progressf("recovery: %d reconnects failed; the first: %s", rt.Failed, rt.FirstErr)
+	}
 	if rt.Join != nil {
 		res.ReconnectP50Ms = float64(rt.Join.Quantile(0.50)) / 1e3
 		res.ReconnectP99Ms = float64(rt.Join.Quantile(0.99)) / 1e3
@@ -626,6 +631,9 @@ func (rep *Report) historyFigures() []Figure {
 			Value:  float64(x.Recovered),
 			Shown:  fmt.Sprintf("%d (recovered:false %d, reconnect failed %d, closed %d)", x.Recovered, x.NotRecovered, x.ReconnectFailed, x.ConnsClosed),
 			Target: "all", Result: judge(x.Dropped > 0 && x.Recovered == x.Dropped && x.NotRecovered == 0 && x.ConnsClosed == 0)})
+		if x.FirstErr != "" {
+			fs[len(fs)-1].Shown += "; first failure: " + x.FirstErr
+		}
 		add(Figure{Case: c, Name: "messages: gaps / duplicates / missing", Value: float64(x.Gaps + x.Dups + x.Missing),
 			Shown:  fmt.Sprintf("%d / %d / %d (%d/%d had, %d replayed; resync %d)", x.Gaps, x.Dups, x.Missing, x.Received, x.Expected, x.Replayed, x.Resyncs),
 			Target: "0", Result: judge(x.Gaps+x.Dups+x.Missing == 0 && x.Received == x.Expected && x.Resyncs == 0)})
