@@ -66,7 +66,7 @@ loadtest: build ## every case of PERF.md against local nodes and the floor serve
 	./bin/hub bench -spawn -case all -runs 3 -chat-duration 10s >loadtest/results/all.txt 2>loadtest/results/all.log; \
 	  status=$$?; cat loadtest/results/all.txt; exit $$status
 
-loadtest-history: build ## the history cases of PERF.md (burst R1, sustained R3, recovery storm) beside the same runs without history, medians of 3 (about 4 minutes; apart from loadtest, which they would take past 10 minutes)
+loadtest-history: build ## the history cases of PERF.md (burst R1, sustained R3, recovery storm) beside the same runs without history, medians of 3 (about 3 minutes; apart from loadtest, which they would take past 10 minutes)
 	mkdir -p loadtest/results
 	./bin/hub bench -spawn -case history -runs 3 >loadtest/results/history.txt 2>loadtest/results/history.log; \
 	  status=$$?; cat loadtest/results/history.txt; exit $$status
