@@ -34,7 +34,7 @@ func cmdBench(args []string, stdout, stderr io.Writer) int {
 	pids := fs.String("pid", "", "PID per hub, comma-separated, to read CPU and RSS from /proc (same machine only)")
 	fs.StringVar(&cfg.HubExe, "hub-bin", "", "hub executable for -spawn (default: this one)")
 	hubArgs := fs.String("hub-args", "", "extra flags for spawned hubs, space-separated")
-	fs.IntVar(&cfg.Conns, "conns", 0, "connections: idle and connect 15000, burst and paced room members 10000")
+	fs.IntVar(&cfg.Conns, "conns", 0, "connections: idle and connect 15000; burst, paced, sustained and history room members 10000")
 	fs.IntVar(&cfg.Rooms, "rooms", 0, "rooms the idle connections spread over (default 100)")
 	fs.IntVar(&cfg.Messages, "messages", 0, "messages per burst and cluster run (default 200)")
 	fs.IntVar(&cfg.Size, "size", 0, "payload bytes (default 128; at least 43)")
