@@ -23,10 +23,18 @@ import (
 // histAdapter is the actors' History: the node's history store with its
 // reads and publishes on goroutines of their own, joined at shutdown.
 type histAdapter struct {
-	st  *history.Store
-	nss *namespace.Set
-	wg  sync.WaitGroup
+	st   *history.Store
+	nss  *namespace.Set
+	quit <-chan struct{} // the node's: reads stop retrying
+	wg   sync.WaitGroup
 }
+
+// readRetryFor bounds how long a failed store read is tried again before
+// the joins waiting for it are answered recovered:false: a stream leader
+// election (a node killed, or handing over in a rolling restart) takes up
+// to 5-8 s, and a join that waits for it recovers where one answered at
+// once would have been told its history is gone.
+const readRetryFor = 10 * time.Second
 
 func (a *histAdapter) Has(room string) bool { return a.st.Has(room) }
 
@@ -49,6 +57,15 @@ func (a *histAdapter) ReadAsync(room string, from uint64, done func(actors.Histo
 	metrics.HistoryReads.Inc()
 	a.wg.Go(func() {
 		r := a.st.Read(context.Background(), room, from, 0)
+		for end := time.Now().Add(readRetryFor); r.Err != nil && time.Now().Before(end); {
+			select {
+			case <-a.quit:
+				end = time.Time{}
+				continue
+			case <-time.After(250 * time.Millisecond):
+			}
+			r = a.st.Read(context.Background(), room, from, 0)
+		}
 		out := actors.HistoryRead{Epoch: r.Epoch, Last: r.Last, Reaches: r.Reaches, Err: r.Err}
 		if from == 0 && r.Err == nil {
 			// Offset 0 is "before the room's first message": the history
@@ -153,7 +170,7 @@ func (n *Node) startHistory(ctx context.Context) error {
 		return err
 	}
 	n.hist = st
-	n.histA = &histAdapter{st: st, nss: n.namespaces}
+	n.histA = &histAdapter{st: st, nss: n.namespaces, quit: n.quit}
 	n.histReady.Store(true)
 	n.bg.Go(n.watchHistory)
 	return nil
