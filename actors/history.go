@@ -272,8 +272,13 @@ func (g *group) live(ctx actor.Context, d *deliverStored) {
 		h.buf = append(h.buf, d)
 		return
 	case !h.known:
-		// No member yet: the first join reads the room's position.
-		return
+		if len(g.members) == 0 {
+			// No member yet: the first join reads the room's position.
+			return
+		}
+		// Members joined while the store could not be read (they were
+		// told recovered:false): they follow the room from this message.
+		h.known = true
 	case d.seq <= h.last:
 		metrics.HistoryDuplicates.Inc()
 		return

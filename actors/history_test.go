@@ -19,6 +19,7 @@ type fakeHistory struct {
 	msgs  []StoredMsg // of room "h", in order
 	epoch string
 	hold  chan struct{}
+	fail  bool // reads fail
 	reads atomic.Int32
 }
 
@@ -39,6 +40,10 @@ func (f *fakeHistory) ReadAsync(room string, from uint64, done func(HistoryRead)
 		}
 		f.mu.Lock()
 		defer f.mu.Unlock()
+		if f.fail {
+			done(HistoryRead{Err: fmt.Errorf("store unavailable")})
+			return
+		}
 		r := HistoryRead{Epoch: f.epoch, Reaches: from == 0}
 		var prev uint64
 		for _, m := range f.msgs {
@@ -179,6 +184,32 @@ func TestHistory_Merge(t *testing.T) {
 				t.Fatalf("got\n%s\nwant\n%s", strings.Join(got, "\n"), strings.Join(tt.want, "\n"))
 			}
 		})
+	}
+}
+
+// A join whose store read fails is answered recovered:false (it asked for
+// recovery) and then gets the room's live messages, in order, without a
+// gap or a duplicate: the group takes its position from the first one.
+func TestHistory_ReadFailsThenLive(t *testing.T) {
+	h := &fakeHistory{epoch: "e1", fail: true}
+	h.store(1, 2)
+	b := &bus{subs: map[string]bool{}}
+	s := New(Options{Node: "n1", Bus: b, History: h})
+	b.sys = s
+	t.Cleanup(s.Shutdown)
+	sk := &sink{}
+	s.Open(sk, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte("1"), Since: &protocol.Since{Offset: 1, Epoch: "e1"}})
+	eventually(t, "the ack", func() bool { return sk.n.Load() == 1 })
+	if got := sk.all()[0]; !strings.Contains(got, `"recovered":false`) {
+		t.Fatalf("ack = %s, want recovered:false", got)
+	}
+	for _, l := range [][2]uint64{{3, 2}, {4, 3}, {4, 3}, {5, 4}} {
+		s.DeliverStored("h", l[0], l[1], "", "", []byte(strconv.FormatUint(l[0], 10)))
+	}
+	eventually(t, "live messages", func() bool { return sk.n.Load() == 4 })
+	s.RoomMembers("h") // a round trip through the registry, for stragglers
+	if got, want := strings.Join(sk.all()[1:], "\n"), strings.Join([]string{msgFrame(3), msgFrame(4), msgFrame(5)}, "\n"); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
 	}
 }
 

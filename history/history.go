@@ -383,6 +383,12 @@ func (s *Store) Read(ctx context.Context, room string, from uint64, limit int) R
 			r.Msgs = append(r.Msgs, Stored{Seq: seq, Prev: prev, Data: m.Data(), Time: meta.Timestamp,
 				From: h.Get(HeaderFrom), Exclude: h.Get(HeaderExclude)})
 			prev = seq
+			if seq >= r.Last || (limit > 0 && len(r.Msgs) >= limit) {
+				// All there is: a batch that is not full would otherwise
+				// wait out its FetchMaxWait (the ordered consumer is
+				// dropped after InactiveThreshold).
+				break
+			}
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) {
 			r.Err = fmt.Errorf("%w: %w", ErrUnavailable, err)
