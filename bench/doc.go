@@ -60,11 +60,11 @@
 //
 // # Compression
 //
-// The compression case (compression.go) spawns its hub with compression on
-// for every message (-compression -compression-min-bytes 0) and has every
-// client offer permessage-deflate with the minimal headers; its idle RSS
-// and burst CPU per delivery are judged against the same run's idle and
-// burst without it. The clients inflate what they read (inflate.go), which
+// The compression case (compression.go) spawns its hubs with compression
+// on (-compression; the burst's also with -compression-min-bytes 0, so that
+// every message is compressed) and has every client offer permessage-deflate
+// with the minimal headers; its idle RSS and burst CPU per delivery are
+// judged against the same run's idle and burst without it. The clients inflate what they read (inflate.go), which
 // makes them, not the hub, the bound of its deliveries per second.
 //
 // Every run is bounded: by the counts in Config and by Config.Timeout.
