@@ -154,7 +154,9 @@ func (n *Node) deletePeer(w http.ResponseWriter, r *http.Request) int {
 			return refuse(http.StatusConflict, name+" is still a live member of the cluster (gossip lists it): stop it for good first (scale down, wait until it is gone), or force the removal")
 		}
 		jp, _ := meta.Peer(name)
-		if jp.Leader || (!jp.Offline && jp.Active < peerLiveWithin) {
+		// Active is 0 when the server that answered does not track the
+		// peer (a follower, or a leader elected since): no sign of life.
+		if jp.Leader || (!jp.Offline && jp.Active > 0 && jp.Active < peerLiveWithin) {
 			return refuse(http.StatusConflict, name+" still answers JetStream (last heard "+peer.SeenAgo+" ago): wait until it is gone, or force the removal")
 		}
 	}
