@@ -13,7 +13,8 @@ import (
 	"github.com/hubrt/hub/namespace"
 )
 
-func startJS(b *testing.B) *nats.Conn {
+// startJS starts a single JetStream server in process and connects to it.
+func startJS(b testing.TB) *nats.Conn {
 	b.Helper()
 	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: b.TempDir()})
 	if err != nil {

@@ -6,9 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
-
 	"github.com/hubrt/hub/history"
 	"github.com/hubrt/hub/namespace"
 )
@@ -17,20 +14,7 @@ import (
 // offset: a batch that is not full must not wait for the fetch to expire
 // (it did: 2 s per read, which every recovering join from the store paid).
 func TestRead_DoesNotWaitForAFullBatch(t *testing.T) {
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats not ready")
-	}
-	t.Cleanup(ns.Shutdown)
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	nc := startJS(t)
 	set, _ := namespace.New([]namespace.Namespace{{Name: "chat", Rooms: []string{"chat.>"},
 		History: &namespace.History{Size: 1000, MaxBytes: -1, Storage: namespace.StorageMemory}}})
 	st, err := history.New(history.Config{Conn: nc, Prefix: "hub", Namespaces: set, Create: true, Logger: slog.New(slog.DiscardHandler)})
