@@ -290,24 +290,9 @@ func (g *group) deletePos(m *Conn) {
 func (g *group) Receive(ctx actor.Context) {
 	switch msg := ctx.Message().(type) {
 	case *deliver:
-		var sent, dropped int
-		for i := range g.members {
-			m := g.members[i]
-			if m.seq == msg.exclude {
-				continue
-			}
-			if m.sink.Send(msg.frame) {
-				sent++
-			} else {
-				dropped++
-			}
-		}
-		metrics.Deliveries.Add(float64(sent))
+		g.fanout(msg.frame, msg.exclude)
 		if !msg.at.IsZero() {
 			metrics.FanoutSeconds.Observe(time.Since(msg.at).Seconds())
-		}
-		if dropped > 0 {
-			metrics.DeliveriesDropped.Add(float64(dropped))
 		}
 	case membersReq:
 		out := slices.Clone(g.members)
@@ -372,6 +357,26 @@ func (g *group) Receive(ctx actor.Context) {
 		}
 		// After the ack or the left frame, no message of the room follows.
 		msg.finish()
+	}
+}
+
+// fanout hands frame to every member but exclude (a connection's seq; 0
+// for none), counting what was queued and what was dropped.
+func (g *group) fanout(frame []byte, exclude uint64) {
+	var sent, dropped int
+	for _, m := range g.members {
+		if m.seq == exclude {
+			continue
+		}
+		if m.sink.Send(frame) {
+			sent++
+		} else {
+			dropped++
+		}
+	}
+	metrics.Deliveries.Add(float64(sent))
+	if dropped > 0 {
+		metrics.DeliveriesDropped.Add(float64(dropped))
 	}
 }
 

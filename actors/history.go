@@ -298,24 +298,6 @@ func (g *group) live(ctx actor.Context, d *deliverStored) {
 	h.push(d)
 }
 
-func (g *group) fanout(frame []byte, exclude uint64) {
-	var sent, dropped int
-	for _, m := range g.members {
-		if m.seq == exclude {
-			continue
-		}
-		if m.sink.Send(frame) {
-			sent++
-		} else {
-			dropped++
-		}
-	}
-	metrics.Deliveries.Add(float64(sent))
-	if dropped > 0 {
-		metrics.DeliveriesDropped.Add(float64(dropped))
-	}
-}
-
 // resync tells the members a part of the room's history is lost to them.
 func (g *group) resync() {
 	metrics.HistoryResyncs.Inc()
