@@ -695,12 +695,9 @@ func (c *Conn) end(reason string) {
 	}
 	c.ended = true
 	s := c.sys
-	p := s.opts.Presence
 	for _, room := range c.rooms {
 		s.rooms.leave(room, c, nil)
-		if p != nil && p.Enabled(room) {
-			p.Left(room, c, reason)
-		}
+		c.presenceLeft(room, reason)
 	}
 	if c.user != "" {
 		s.users.leave(c.user, c, nil)
