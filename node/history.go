@@ -224,15 +224,25 @@ type historyMsg struct {
 	Data   json.RawMessage `json:"data"`
 }
 
-// getHistory answers GET /api/rooms/{room}/history?since=&limit=.
-func (n *Node) getHistory(w http.ResponseWriter, r *http.Request) int {
+// historyRoom reads the {room} of a history API call; status is not 0
+// when the call was answered already (a bad name, a room without history).
+func (n *Node) historyRoom(w http.ResponseWriter, r *http.Request) (room string, status int) {
 	room, ok := nameParam(w, r, "room")
 	if !ok {
-		return http.StatusBadRequest
+		return "", http.StatusBadRequest
 	}
 	if n.hist == nil || !n.hist.Has(room) {
 		writeError(w, http.StatusNotFound, "room "+room+" has no history (its namespace has no history block)")
-		return http.StatusNotFound
+		return "", http.StatusNotFound
+	}
+	return room, 0
+}
+
+// getHistory answers GET /api/rooms/{room}/history?since=&limit=.
+func (n *Node) getHistory(w http.ResponseWriter, r *http.Request) int {
+	room, status := n.historyRoom(w, r)
+	if status != 0 {
+		return status
 	}
 	q := r.URL.Query()
 	var since uint64
@@ -270,13 +280,9 @@ func (n *Node) getHistory(w http.ResponseWriter, r *http.Request) int {
 
 // deleteHistory answers DELETE /api/rooms/{room}/history.
 func (n *Node) deleteHistory(w http.ResponseWriter, r *http.Request) int {
-	room, ok := nameParam(w, r, "room")
-	if !ok {
-		return http.StatusBadRequest
-	}
-	if n.hist == nil || !n.hist.Has(room) {
-		writeError(w, http.StatusNotFound, "room "+room+" has no history")
-		return http.StatusNotFound
+	room, status := n.historyRoom(w, r)
+	if status != 0 {
+		return status
 	}
 	ctx, cancel := apiContext(r)
 	defer cancel()
