@@ -227,7 +227,7 @@ func (t *Tracker) localJoin(j *localJoin) {
 	r.outAdd = append(r.outAdd, m.wire())
 	r.outDel = slices.DeleteFunc(r.outDel, func(s string) bool { return s == id })
 	t.outPending(r)
-	t.checkMode(r)
+	t.localCountChanged(r)
 	metrics.PresenceMembers.Inc()
 }
 
@@ -247,8 +247,19 @@ func (t *Tracker) localLeave(l *localLeave) {
 	self.n--
 	r.outDel = append(r.outDel, id)
 	t.outPending(r)
-	t.checkMode(r)
+	t.localCountChanged(r)
 	metrics.PresenceMembers.Dec()
+}
+
+// localCountChanged follows a local join or leave: the room may change
+// mode, and in counts mode its members are told the new counts (as for a
+// change from another node).
+func (t *Tracker) localCountChanged(r *room) {
+	wasCounts := r.counts
+	t.checkMode(r)
+	if wasCounts && r.counts {
+		t.countChanged(r)
+	}
 }
 
 func (t *Tracker) outPending(r *room) {

@@ -373,3 +373,35 @@ func TestTracker_FrameWindowGrowsWithTheRoom(t *testing.T) {
 		t.Errorf("the join was told %v after it, want the room's 500 ms window", took)
 	}
 }
+
+// Above max_list a local join or leave is told to the room's members as
+// counts (a count-only presence_diff, at most once a second), not only a
+// change on another node.
+func TestTracker_CountsFollowLocalChanges(t *testing.T) {
+	c := newCluster(t)
+	a := c.start("a")
+	for i := range 6 { // one above max_list (5): counts only
+		conn, _ := a.open(fmt.Sprintf("u%d", i), "")
+		join(conn, "small")
+	}
+	lastCount := func() float64 {
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		for i := len(a.room["small"]) - 1; i >= 0; i-- {
+			var m struct {
+				Type  string
+				Count *float64
+			}
+			if json.Unmarshal(a.room["small"][i], &m) == nil && m.Type == "presence_diff" && m.Count != nil {
+				return *m.Count
+			}
+		}
+		return -1
+	}
+	hubtest.Eventually(t, "the count of 6", func() bool { return lastCount() == 6 })
+	conn, _ := a.open("u6", "")
+	join(conn, "small")
+	hubtest.Eventually(t, "the count of 7 after a local join", func() bool { return lastCount() == 7 })
+	conn.Frame(&protocol.Frame{Type: protocol.TypeLeaveRoom, Room: "small"})
+	hubtest.Eventually(t, "the count of 6 after a local leave", func() bool { return lastCount() == 6 })
+}
