@@ -49,9 +49,11 @@ type Bus interface {
 	// member of the room or user. done, when not nil, is called once the
 	// node receives what is published to it (the subscription is live).
 	Interest(kind Kind, name string, on bool, done func())
-	// Route publishes a client's message to a room or user on every node;
-	// from is the sender's user ("" when anonymous), exclude the sending
-	// connection's id (it does not receive its own room message).
+	// Route publishes a client's message to a room or user for the other
+	// nodes (this node's members have it already); from is the sender's
+	// user ("" when anonymous), exclude the sending connection's id (it does
+	// not receive its own room message, and its node, which delivered it,
+	// drops the copy NATS brings back).
 	Route(kind Kind, name, from, exclude string, data []byte)
 	// Event publishes an event for backends; reply is the subject replies to
 	// it go to ("" for none).

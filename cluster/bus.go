@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -53,6 +54,11 @@ type BusOptions struct {
 	// QueueLen bounds the messages received and not yet dispatched; past it
 	// NATS drops messages for this node (counted in hub_nats_dropped_total).
 	QueueLen int
+	// Interest, when set, counts the subscriptions that match a subject
+	// anywhere in the NATS cluster (the embedded server's account: its own
+	// clients' and, through routes, the other servers'). Route then does
+	// not publish a client's message that no one but this node would get.
+	Interest func(subject string) int
 }
 
 // Bus routes through NATS. It subscribes to a room or user subject only
@@ -71,6 +77,14 @@ type Bus struct {
 	barrier func()
 	stored  func(room string) bool
 	histDot string // prefix + ".hist." + prefix + ".room."
+	nodeDot string // node + ".": the start of this node's connection ids
+
+	// Route's interest check: interest counts a subject's subscriptions;
+	// live holds the subjects whose subscription the server has confirmed
+	// (and not yet been asked to end), i.e. the count's own share.
+	interest  func(subject string) int
+	live      sync.Map    // subject → uint64, the connection's reconnect count when confirmed
+	reconfirm atomic.Bool // a reconnect made live stale: confirm every subscription again
 
 	mu      sync.Mutex
 	queue   []interest
@@ -98,9 +112,10 @@ func NewBus(o BusOptions, d Deliverer) (*Bus, error) {
 	}
 	b := &Bus{
 		nc: o.Conn, prefix: o.Prefix, dot: o.Prefix + ".", node: o.Node, log: o.Logger, d: d, barrier: o.Barrier,
-		stored: o.Stored, histDot: o.Prefix + ".hist." + o.Prefix + ".room.",
-		msgs: make(chan *nats.Msg, o.QueueLen),
-		wake: make(chan struct{}, 1), subs: map[string]*nats.Subscription{},
+		stored: o.Stored, histDot: o.Prefix + ".hist." + o.Prefix + ".room.", nodeDot: o.Node + ".",
+		interest: o.Interest,
+		msgs:     make(chan *nats.Msg, o.QueueLen),
+		wake:     make(chan struct{}, 1), subs: map[string]*nats.Subscription{},
 		stop: make(chan struct{}),
 	}
 	for _, subj := range []string{
@@ -178,9 +193,11 @@ func (b *Bus) interestLoop() {
 		batch := b.queue
 		b.queue = nil
 		b.mu.Unlock()
-		if len(batch) == 0 {
+		again := b.reconfirm.Swap(false)
+		if len(batch) == 0 && !again {
 			continue
 		}
+		epoch := b.epoch()
 		for _, in := range batch {
 			sub, have := b.subs[in.subject]
 			switch {
@@ -193,6 +210,7 @@ func (b *Bus) interestLoop() {
 				b.subs[in.subject] = s
 				metrics.NATSSubscriptions.Inc()
 			case !in.on && have:
+				b.live.Delete(in.subject)
 				if err := sub.Unsubscribe(); err != nil && !errors.Is(err, nats.ErrConnectionClosed) {
 					b.log.Warn("unsubscribe failed", "subject", in.subject, "err", err)
 				}
@@ -208,8 +226,11 @@ func (b *Bus) interestLoop() {
 			b.log.Warn("nats is down; subscription changes apply once it is back")
 		} else if err := b.nc.FlushTimeout(5 * time.Second); err != nil {
 			b.log.Warn("nats flush after subscription changes failed; they apply once NATS is back", "err", err)
-		} else if added && b.barrier != nil {
-			b.barrier()
+		} else {
+			b.confirm(batch, epoch, again)
+			if added && b.barrier != nil {
+				b.barrier()
+			}
 		}
 		for _, in := range batch {
 			if in.done != nil {
@@ -219,9 +240,74 @@ func (b *Bus) interestLoop() {
 	}
 }
 
-// Route implements actors.Bus.
+// epoch is the connection's reconnect count: subscriptions confirmed at an
+// older one may not be on the server yet.
+func (b *Bus) epoch() uint64 { return b.nc.Stats().Reconnects }
+
+// confirm records the subscriptions the server now has (a flush answered
+// behind them), all of them after a reconnect, unless the connection
+// reconnected meanwhile.
+func (b *Bus) confirm(batch []interest, epoch uint64, all bool) {
+	if b.interest == nil {
+		return
+	}
+	if b.epoch() != epoch {
+		b.reconfirm.Store(true)
+		return
+	}
+	if all {
+		for subj := range b.subs {
+			b.live.Store(subj, epoch)
+		}
+		return
+	}
+	for _, in := range batch {
+		if _, ok := b.subs[in.subject]; ok && in.on {
+			b.live.Store(in.subject, epoch)
+		}
+	}
+}
+
+// othersWant reports whether a subscription other than this node's own
+// matches subj, so that a client's message published there reaches someone
+// this node has not delivered it to. Without the interest count, or when
+// this node's own share of it is not certain, it answers true: a message
+// published for no one costs a round trip, one withheld is lost.
+func (b *Bus) othersWant(subj string) bool {
+	if b.interest == nil {
+		return true
+	}
+	switch n := b.interest(subj); {
+	case n == 0:
+		return false
+	case n > 1:
+		return true
+	}
+	e, ok := b.live.Load(subj)
+	if !ok || !b.nc.IsConnected() {
+		return true
+	}
+	if e.(uint64) != b.epoch() {
+		if !b.reconfirm.Swap(true) {
+			select {
+			case b.wake <- struct{}{}:
+			default:
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// Route implements actors.Bus: the message goes to NATS only when another
+// node (or a backend) subscribes to its subject; this node's members got it
+// from the caller, and handle drops the copy that comes back.
 func (b *Bus) Route(kind actors.Kind, name, from, exclude string, data []byte) {
-	m := nats.NewMsg(b.subject(kind, name))
+	subj := b.subject(kind, name)
+	if !b.othersWant(subj) {
+		return
+	}
+	m := nats.NewMsg(subj)
 	if from != "" {
 		m.Header.Set(HeaderFrom, from)
 	}
@@ -301,11 +387,19 @@ func (b *Bus) handle(m *nats.Msg) {
 		metrics.Routed.WithLabelValues("broadcast").Inc()
 		b.d.DeliverAll(protocol.EncodeMessage("", from(m), protocol.Data(m.Data)))
 	case "room":
+		exclude := header(m, HeaderExclude)
+		if b.ours(exclude) {
+			return
+		}
 		metrics.Routed.WithLabelValues("room").Inc()
-		b.d.DeliverRoom(name, protocol.EncodeMessage(name, from(m), protocol.Data(m.Data)), header(m, HeaderExclude))
+		b.d.DeliverRoom(name, protocol.EncodeMessage(name, from(m), protocol.Data(m.Data)), exclude)
 	case "user":
+		exclude := header(m, HeaderExclude)
+		if b.ours(exclude) {
+			return
+		}
 		metrics.Routed.WithLabelValues("user").Inc()
-		b.d.DeliverUser(name, protocol.EncodeMessage("", from(m), protocol.Data(m.Data)), header(m, HeaderExclude))
+		b.d.DeliverUser(name, protocol.EncodeMessage("", from(m), protocol.Data(m.Data)), exclude)
 	case "conn":
 		metrics.Routed.WithLabelValues("connection").Inc()
 		b.d.DeliverConn(name, protocol.EncodeMessage("", from(m), protocol.Data(m.Data)))
@@ -321,6 +415,14 @@ func (b *Bus) handle(m *nats.Msg) {
 			_ = m.Respond(ack)
 		}
 	}
+}
+
+// ours reports whether exclude names a connection of this node: the message
+// is one of its clients', which the node delivered to its members when the
+// client sent it.
+func (b *Bus) ours(exclude string) bool {
+	rest, ok := strings.CutPrefix(exclude, b.nodeDot)
+	return ok && rest != "" && !strings.Contains(rest, ".")
 }
 
 // The answers to a reply sent as a request.

@@ -34,7 +34,7 @@ var (
 	DeliveriesDropped = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "hub_deliveries_dropped_total", Help: "Message frames not queued because the connection was closing or too slow."})
 	Routed = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "hub_routed_messages_total", Help: "Messages received from NATS for local delivery, by target kind."}, []string{"kind"})
+		Name: "hub_routed_messages_total", Help: "Messages handed to local connections for delivery (from NATS, or from a local client), by target kind."}, []string{"kind"})
 	Events = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "hub_events_published_total", Help: "Events published for backends, by event."}, []string{"event"})
 	EventsUnwanted = prometheus.NewCounterVec(prometheus.CounterOpts{

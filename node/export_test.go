@@ -40,3 +40,7 @@ func (n *Node) StreamReplicas(ns string) int {
 // gossip member: the rest of the cluster still expects its answers, and
 // gets none (a node cut off from NATS, or killed and not yet noticed).
 func (n *Node) CutNATS() { n.nc.Close() }
+
+// NATSOut is the number of messages the node has published on its NATS
+// connection.
+func (n *Node) NATSOut() uint64 { return n.nc.Stats().OutMsgs }

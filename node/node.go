@@ -226,9 +226,13 @@ func (n *Node) Start(ctx context.Context) (err error) {
 		Wanted:            n.eventWants,
 		Presence:          n.presence,
 	})
+	var interest func(string) int
+	if n.eventAcc != nil {
+		interest = n.eventAcc.Interest
+	}
 	n.bus, err = cluster.NewBus(cluster.BusOptions{
 		Conn: n.nc, Prefix: cfg.NATS.SubjectPrefix, Node: cfg.Node.Name, Logger: n.log,
-		Stored: stored,
+		Stored: stored, Interest: interest,
 		Barrier: func() {
 			if q := n.barrierQ.Load(); q != nil {
 				q.interestBarrier()
