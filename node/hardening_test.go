@@ -288,8 +288,9 @@ func TestSlowConsumerBounded(t *testing.T) {
 	// Unbounded, the stuck member's queue alone would hold all 30 MiB; its
 	// bound is 1 MiB, the reader's window 0.5 MiB. The heap is the whole
 	// test process's, so the bound leaves room for what other tests' nodes
-	// still do while this one runs (up to ~10 MiB seen in a full run).
-	if grew > 15<<20 {
+	// still do while this one runs (up to ~11 MiB seen in a full run, once
+	// 16 MiB with the history clusters' teardown behind it).
+	if grew > 20<<20 {
 		t.Fatalf("live heap grew by %d MiB", grew>>20)
 	}
 }
