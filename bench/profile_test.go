@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"runtime/trace"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +20,10 @@ import (
 // hub serves no pprof endpoint: a CPU profile while the connections open and
 // while a room of them gets a burst, a paced and a sustained run, and while
 // they chat in rooms of ten, and a heap profile with every connection idle. It runs only when HUB_BENCH_PROFILE names a
-// directory for the profiles; HUB_BENCH_CONNS sets the size (default 15000).
+// directory for the profiles; HUB_BENCH_CONNS sets the size (default 15000),
+// HUB_BENCH_CASES the cases after the connect (default
+// "burst,paced,sustained,chat"), and HUB_BENCH_TRACE=1 adds a runtime trace
+// of each (go tool trace -pprof=sched /tmp/prof/chat.trace).
 //
 //	HUB_BENCH_PROFILE=/tmp/prof go test -run TestProfile_Hub -timeout 10m ./bench
 //	go tool pprof -top /tmp/prof/heap.pprof
@@ -48,6 +53,17 @@ func TestProfile_Hub(t *testing.T) {
 			t.Fatal(err)
 		}
 		writeAllocs(t, filepath.Join(dir, name+".allocs0.pprof"))
+		if os.Getenv("HUB_BENCH_TRACE") == "1" {
+			tf, err := os.Create(filepath.Join(dir, name+".trace"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tf.Close()
+			if err := trace.Start(tf); err != nil {
+				t.Fatal(err)
+			}
+			defer trace.Stop()
+		}
 		rep, err := bench.Run(context.Background(), cfg)
 		pprof.StopCPUProfile()
 		writeAllocs(t, filepath.Join(dir, name+".allocs.pprof"))
@@ -85,20 +101,27 @@ func TestProfile_Hub(t *testing.T) {
 	profile("connect", idle)
 	<-done
 
-	fan := base
-	fan.Cases = []string{bench.CaseBurst}
-	fan.Publish = []string{"nats"}
-	profile("burst", fan)
-	fan.Cases = []string{bench.CasePaced}
-	profile("paced", fan)
-	fan.Cases = []string{bench.CaseSustained}
-	profile("sustained", fan)
-
-	chat := base
-	chat.Cases = []string{bench.CaseChat}
-	chat.ChatDuration = 10 * time.Second
-	chat.ChatConns = min(conns, 10000)
-	profile("chat", chat)
+	cases := "burst,paced,sustained,chat"
+	if v := os.Getenv("HUB_BENCH_CASES"); v != "" {
+		cases = v
+	}
+	for _, c := range strings.Split(cases, ",") {
+		switch c {
+		case bench.CaseBurst, bench.CasePaced, bench.CaseSustained:
+			fan := base
+			fan.Cases = []string{c}
+			fan.Publish = []string{"nats"}
+			profile(c, fan)
+		case bench.CaseChat:
+			chat := base
+			chat.Cases = []string{bench.CaseChat}
+			chat.ChatDuration = 10 * time.Second
+			chat.ChatConns = min(conns, 10000)
+			profile("chat", chat)
+		default:
+			t.Fatalf("HUB_BENCH_CASES: no case %q (burst, paced, sustained, chat)", c)
+		}
+	}
 }
 
 // writeAllocs saves the allocation profile so far; the difference of two
