@@ -127,7 +127,8 @@ func (s *Server) resumeAccept() {
 // accepted puts a new socket in epoll to wait for its request.
 func (s *Server) accepted(fd int, sa unix.Sockaddr) {
 	// TCP_NODELAY is inherited from the listening socket.
-	c := &Conn{s: s, fd: int32(fd), gen: s.newGen(), addr: sockaddrPort(sa), flags: flagHandshake}
+	c := &Conn{s: s, fd: int32(fd), gen: s.newGen(), flags: flagHandshake}
+	c.setAddr(sockaddrPort(sa))
 	c.progress = time.Now().UnixNano()
 	c.lastSeen.Store(c.progress)
 	if !s.insert(c) {
@@ -176,13 +177,13 @@ func (w *worker) handshake(c *Conn) (more, deferred bool) {
 		}
 		s.stats.bytesIn.Add(uint64(n))
 		head, from := w.buf[:n], 0
-		if len(c.rd.partial) > 0 {
+		if p := c.rd.partial(); len(p) > 0 {
 			// Search only the new bytes (and the 3 before them): a head
 			// sent a byte at a time must not cost a scan of all of it
 			// per byte.
-			from = max(0, len(c.rd.partial)-3)
-			c.rd.partial = append(c.rd.partial, head...)
-			head = c.rd.partial
+			from = max(0, len(p)-3)
+			head = append(p, head...)
+			c.rd.setPartial(head)
 		}
 		end := bytes.Index(head[from:], []byte("\r\n\r\n"))
 		if end >= 0 {
@@ -193,12 +194,12 @@ func (w *worker) handshake(c *Conn) (more, deferred bool) {
 				s.handOff(c, head)
 				return false, false
 			}
-			if len(c.rd.partial) == 0 {
-				c.rd.partial = append(make([]byte, 0, 2*len(head)), head...)
+			if len(c.rd.partial()) == 0 {
+				c.rd.setPartial(append(make([]byte, 0, 2*len(head)), head...))
 			}
 			continue
 		}
-		c.rd.partial = nil
+		c.rd.setPartial(nil)
 		if s.serveRaw(c, head[:end+4], head[end+4:]) {
 			return false, true
 		}
@@ -227,7 +228,7 @@ func (s *Server) serveRaw(c *Conn, head, rest []byte) (deferred bool) {
 		s.handOff(c, append(head, rest...))
 		return false
 	}
-	r.RemoteAddr = c.addr.String()
+	r.RemoteAddr = c.RemoteAddr()
 	rw := &rawResponse{c: c, rest: rest}
 	s.mux.ServeHTTP(rw, r)
 	if rw.deferred {

@@ -80,6 +80,8 @@ func testAccept_RequestInPieces(t *testing.T) {
 		}
 		c.writeFrame(ws.OpText, true, []byte("x"))
 		c.expectText("x")
+		// The head put together is not kept once the upgrade is done.
+		eventually(t, 5*time.Second, func() error { return readerIdle(h.conn(h.numOpen() - 1)) })
 	}
 }
 

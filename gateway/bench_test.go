@@ -42,7 +42,7 @@ func BenchmarkParse(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				copy(buf, src)
-				if reason := r.feed(&sc, buf, DefaultMaxFrameBytes, sink); reason != 0 {
+				if reason := r.feed(&sc, buf, DefaultMaxFrameBytes, false, sink); reason != 0 {
 					b.Fatalf("feed: %v", reason)
 				}
 			}
@@ -59,7 +59,7 @@ func TestParse_NoAllocs(t *testing.T) {
 	sink := &nopSink{}
 	allocs := testing.AllocsPerRun(100, func() {
 		copy(buf, src)
-		r.feed(&sc, buf, DefaultMaxFrameBytes, sink)
+		r.feed(&sc, buf, DefaultMaxFrameBytes, false, sink)
 	})
 	if allocs != 0 {
 		t.Fatalf("feed allocates %v times per call", allocs)

@@ -18,30 +18,34 @@ type outFrame struct {
 }
 
 // Conn is one upgraded WebSocket connection. An idle Conn holds no goroutine,
-// timer or buffer. Its methods are safe for concurrent use.
+// timer or buffer, and is 160 bytes (TestConn_Size): what only a connection
+// in the middle of a frame needs hangs off rd, the peer's address is kept
+// as its netip.Addr and port apart (an AddrPort pads to 32 bytes), and the
+// closing and deflate bits share a word. Its methods are safe for
+// concurrent use.
 //
 // Lock order: Conn.mu, then Server.flushMu or Server.tableMu. The reader state
 // (rd) is owned by whoever holds the busy flag (one worker at a time).
 type Conn struct {
-	s       *Server
-	fd      int32
-	gen     uint32       // tells this Conn apart from a later one with the same fd
-	ioRef   atomic.Int32 // I/O calls in progress on fd, plus fdClosed once it is to close
-	closing atomic.Bool  // mirror of flagClosing for lock-free checks
-	deflate bool         // permessage-deflate negotiated; set before OnOpen, never changed
-	addr    netip.AddrPort
+	s     *Server
+	fd    int32
+	gen   uint32       // tells this Conn apart from a later one with the same fd
+	ioRef atomic.Int32 // I/O calls in progress on fd, plus fdClosed once it is to close
+	bits  atomic.Uint32
+	ip    netip.Addr // the peer's; port below; set before the Conn is shared, never changed
 
 	lastSeen atomic.Int64 // unix nanos of the last inbound frame (or the open)
 	pingSent atomic.Int64 // unix nanos of the last ping, 0 if none outstanding
 
-	// rd is owned by the busy worker. During the handshake rd.partial holds
-	// an incomplete request head.
+	// rd is owned by the busy worker. During the handshake it holds an
+	// incomplete request head.
 	rd frameReader
 
 	mu        sync.Mutex
 	flags     uint16
 	code      uint16
-	pendingEv uint32     // events that arrived while busy
+	pendingEv uint16     // events that arrived while busy (epoll's bits fit 16: netpoll_linux.go)
+	port      uint16     // the peer's; not guarded by mu: set before the Conn is shared, never changed
 	wq        frameQueue // frames not yet fully written; the first is wqOff bytes in
 	wqOff     int32
 	wqBytes   int32 // payload bytes in wq
@@ -49,6 +53,12 @@ type Conn struct {
 	reason    string
 	val       any
 }
+
+// Conn.bits, read without the lock.
+const (
+	bitClosing uint32 = 1 << iota // mirror of flagClosing for lock-free checks
+	bitDeflate                    // permessage-deflate negotiated; set before OnOpen, never cleared
+)
 
 const (
 	flagBusy      uint16 = 1 << iota // a worker is handling the conn's events
@@ -98,7 +108,13 @@ func (c *Conn) closeFD() {
 }
 
 // RemoteAddr returns the peer's "ip:port".
-func (c *Conn) RemoteAddr() string { return c.addr.String() }
+func (c *Conn) RemoteAddr() string { return netip.AddrPortFrom(c.ip, c.port).String() }
+
+// setAddr records the peer's address; only before the Conn is shared.
+func (c *Conn) setAddr(a netip.AddrPort) { c.ip, c.port = a.Addr(), a.Port() }
+
+// closing reports whether a close was started (lock-free).
+func (c *Conn) closing() bool { return c.bits.Load()&bitClosing != 0 }
 
 // SetValue stores v with the connection, for the handler's use.
 func (c *Conn) SetValue(v any) {
@@ -126,7 +142,7 @@ func (c *Conn) Value() any {
 func (c *Conn) Send(payload []byte) bool {
 	s := c.s
 	op := ws.OpText
-	if c.deflate && len(payload) >= s.cfg.CompressionMinBytes && !c.closing.Load() {
+	if b := c.bits.Load(); b&bitDeflate != 0 && b&bitClosing == 0 && len(payload) >= s.cfg.CompressionMinBytes {
 		// Compressed once per payload, whatever the number of members.
 		if z := s.deflate.get(payload); z != nil {
 			payload, op = z, ws.OpText|opDeflated
@@ -147,7 +163,7 @@ func (c *Conn) Send(payload []byte) bool {
 }
 
 // Compressed reports whether the connection negotiated permessage-deflate.
-func (c *Conn) Compressed() bool { return c.deflate }
+func (c *Conn) Compressed() bool { return c.bits.Load()&bitDeflate != 0 }
 
 // overflowLocked ends c as a slow consumer, now: what has not started to
 // leave is dropped and the 1008 close frame queued; if the socket buffer is
@@ -218,7 +234,7 @@ func (c *Conn) startCloseLocked(code uint16, reason string, sendFrame bool) {
 		return
 	}
 	c.flags |= flagClosing
-	c.closing.Store(true)
+	c.bits.Or(bitClosing)
 	c.code, c.reason = code, reason
 	c.progress = time.Now().UnixNano()
 	if !sendFrame {
@@ -272,7 +288,7 @@ func (c *Conn) onClose(code uint16) {
 	c.mu.Unlock()
 }
 
-func (c *Conn) stopped() bool { return c.closing.Load() }
+func (c *Conn) stopped() bool { return c.closing() }
 
 // sendPing queues a ping; used by the sweeper.
 func (c *Conn) sendPing() {

@@ -21,6 +21,11 @@ const (
 	evWrite = unix.EPOLLOUT
 )
 
+// epollEvents are the reported bits a worker acts on, kept in
+// Conn.pendingEv while the Conn is busy: they fit its 16 bits (the
+// constant conversion would not compile otherwise).
+const epollEvents = uint16(unix.EPOLLIN | unix.EPOLLOUT | unix.EPOLLRDHUP | unix.EPOLLHUP | unix.EPOLLERR)
+
 // workItem is one readiness event handed from the poller to a worker.
 type workItem struct {
 	c  *Conn
@@ -216,7 +221,7 @@ func (w *worker) handle(c *Conn, ev uint32) {
 		return
 	}
 	if c.flags&flagBusy != 0 {
-		c.pendingEv |= ev
+		c.pendingEv |= uint16(ev) & epollEvents
 		c.mu.Unlock()
 		return
 	}
@@ -265,7 +270,7 @@ func (w *worker) serve(c *Conn, ev uint32) {
 		}
 		c.mu.Lock()
 		if c.pendingEv != 0 {
-			ev, c.pendingEv = c.pendingEv, 0
+			ev, c.pendingEv = uint32(c.pendingEv), 0
 			c.mu.Unlock()
 			continue
 		}
@@ -306,8 +311,8 @@ func (w *worker) read(c *Conn, drain bool) (more bool) {
 		}
 		s.stats.bytesIn.Add(uint64(n))
 		c.lastSeen.Store(time.Now().UnixNano())
-		if !c.closing.Load() {
-			if reason := c.rd.feed(&w.sc, w.buf[:n], s.cfg.MaxFrameBytes, c); reason != 0 {
+		if !c.closing() {
+			if reason := c.rd.feed(&w.sc, w.buf[:n], s.cfg.MaxFrameBytes, c.Compressed(), c); reason != 0 {
 				s.protocolClose(c, reason)
 			}
 		}

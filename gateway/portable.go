@@ -85,7 +85,8 @@ func (s *Server) stopPortable() {
 // newPortableConn makes a Conn of a hijacked connection.
 func (s *Server) newPortableConn(nc net.Conn, remote string) *Conn {
 	addr, _ := netip.ParseAddrPort(remote)
-	c := &Conn{s: s, gen: s.newGen(), addr: addr}
+	c := &Conn{s: s, gen: s.newGen()}
+	c.setAddr(addr)
 	c.progress = time.Now().UnixNano()
 	c.lastSeen.Store(c.progress)
 	pc := &portableConn{nc: nc, wake: make(chan struct{}, 1), done: make(chan struct{})}
@@ -155,8 +156,8 @@ func (s *Server) portableReader(c *Conn, pc *portableConn) {
 			c.mu.Unlock()
 			s.stats.bytesIn.Add(uint64(n))
 			c.lastSeen.Store(time.Now().UnixNano())
-			if !c.closing.Load() {
-				if reason := c.rd.feed(&sc, buf[:n], s.cfg.MaxFrameBytes, c); reason != 0 {
+			if !c.closing() {
+				if reason := c.rd.feed(&sc, buf[:n], s.cfg.MaxFrameBytes, c.Compressed(), c); reason != 0 {
 					s.protocolClose(c, reason)
 				}
 			}

@@ -32,16 +32,65 @@ type parseScratch struct {
 	inflated   []byte // inflate's output, kept while small
 }
 
-// frameReader is the inbound half of a connection. Both slices are nil while
-// the connection is idle: partial only holds an incomplete frame, frag only an
-// incomplete fragmented message.
+// frameReader is the inbound half of a connection. It is one pointer, nil
+// while the connection is idle: the state of an incomplete frame or
+// fragmented message (or, during the handshake, of an incomplete request
+// head) lives in a readState allocated when one starts and dropped when it
+// completes, so an idle Conn does not carry its two slices and flags
+// (gateway.Conn 224 → 160 bytes with the rest of its layout).
 type frameReader struct {
-	partial  []byte // bytes of an incomplete frame (header and masked payload)
+	st *readState
+}
+
+// readState is what a connection keeps between reads while something is
+// incomplete. It is never kept with partial and frag both empty and no
+// message started.
+type readState struct {
+	partial  []byte // bytes of an incomplete frame (header and masked payload), or request head
 	frag     []byte // unmasked payload of the fragments of a message so far
 	fragging bool   // a non-final text frame started a message
 	fragZ    bool   // that message is compressed
-	deflate  bool   // permessage-deflate was negotiated: RSV1 marks a compressed message
 }
+
+// state returns the readState, allocating it if there is none.
+func (r *frameReader) state() *readState {
+	if r.st == nil {
+		r.st = new(readState)
+	}
+	return r.st
+}
+
+// partial returns the bytes of an incomplete frame or request head, nil
+// when none.
+func (r *frameReader) partial() []byte {
+	if r.st == nil {
+		return nil
+	}
+	return r.st.partial
+}
+
+// setPartial keeps p as the incomplete frame or request head; nil drops
+// it, and with it the readState when no message is incomplete either.
+func (r *frameReader) setPartial(p []byte) {
+	if len(p) == 0 {
+		if r.st != nil {
+			r.st.partial = nil
+			r.tidy()
+		}
+		return
+	}
+	r.state().partial = p
+}
+
+// tidy drops the readState once nothing is incomplete.
+func (r *frameReader) tidy() {
+	if st := r.st; st != nil && len(st.partial) == 0 && !st.fragging {
+		r.st = nil
+	}
+}
+
+// reset drops every incomplete frame and message.
+func (r *frameReader) reset() { r.st = nil }
 
 // rsv1 is the RSV1 bit of ws.Header.Rsv: the permessage-deflate bit.
 var rsv1 = ws.Rsv(true, false, false)
@@ -78,18 +127,20 @@ func validCloseCode(code uint16) bool {
 
 // feed decodes every complete frame of in (preceded by any partial frame kept
 // from earlier) and hands messages and control frames to sink. It unmasks in
-// place, so in must be owned by the caller. It returns a nonzero reason when
-// the peer broke the protocol or a limit; the connection must then close with
-// that reason and feed must not be called again.
-func (r *frameReader) feed(sc *parseScratch, in []byte, maxMsg int, sink frameSink) CloseReason {
+// place, so in must be owned by the caller. deflate says permessage-deflate
+// was negotiated (RSV1 then marks a compressed message). It returns a
+// nonzero reason when the peer broke the protocol or a limit; the
+// connection must then close with that reason and feed must not be called
+// again.
+func (r *frameReader) feed(sc *parseScratch, in []byte, maxMsg int, deflate bool, sink frameSink) CloseReason {
 	data := in
-	if len(r.partial) > 0 {
-		r.partial = append(r.partial, in...)
-		data = r.partial
+	if p := r.partial(); len(p) > 0 {
+		r.st.partial = append(p, in...)
+		data = r.st.partial
 	}
 	for len(data) > 0 {
 		if sink.stopped() {
-			r.partial, r.frag = nil, nil
+			r.reset()
 			return 0
 		}
 		hl := headerLen(data)
@@ -101,7 +152,7 @@ func (r *frameReader) feed(sc *parseScratch, in []byte, maxMsg int, sink frameSi
 		if err != nil {
 			return ReasonProtocolError
 		}
-		if reason := r.check(h, maxMsg); reason != 0 {
+		if reason := r.check(h, maxMsg, deflate); reason != 0 {
 			return reason
 		}
 		total := hl + int(h.Length)
@@ -115,22 +166,24 @@ func (r *frameReader) feed(sc *parseScratch, in []byte, maxMsg int, sink frameSi
 			return reason
 		}
 	}
-	switch {
+	switch p := r.partial(); {
 	case len(data) == 0:
-		r.partial = nil
-	case len(r.partial) > 0:
-		// data is a tail of r.partial: move it to the front.
-		r.partial = r.partial[:copy(r.partial, data)]
+		r.setPartial(nil)
+	case len(p) > 0:
+		// data is a tail of the partial bytes: move it to the front.
+		r.st.partial = p[:copy(p, data)]
 	default:
-		r.partial = append([]byte(nil), data...)
+		r.setPartial(append([]byte(nil), data...))
 	}
 	return 0
 }
 
 // check validates a frame header before its payload is there, so that an
 // oversized frame is refused without buffering it.
-func (r *frameReader) check(h ws.Header, maxMsg int) CloseReason {
-	if (h.Rsv != 0 && !(r.deflate && h.Rsv == rsv1 && (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary))) || !h.Masked {
+func (r *frameReader) check(h ws.Header, maxMsg int, deflate bool) CloseReason {
+	st := r.st
+	fragging := st != nil && st.fragging
+	if (h.Rsv != 0 && !(deflate && h.Rsv == rsv1 && (h.OpCode == ws.OpText || h.OpCode == ws.OpBinary))) || !h.Masked {
 		return ReasonProtocolError
 	}
 	switch h.OpCode {
@@ -140,7 +193,7 @@ func (r *frameReader) check(h ws.Header, maxMsg int) CloseReason {
 		}
 		return 0
 	case ws.OpText, ws.OpBinary:
-		if r.fragging {
+		if fragging {
 			return ReasonProtocolError
 		}
 		if h.OpCode == ws.OpBinary {
@@ -151,10 +204,10 @@ func (r *frameReader) check(h ws.Header, maxMsg int) CloseReason {
 		}
 		return 0
 	case ws.OpContinuation:
-		if !r.fragging {
+		if !fragging {
 			return ReasonProtocolError
 		}
-		if h.Length > int64(maxMsg-len(r.frag)) {
+		if h.Length > int64(maxMsg-len(st.frag)) {
 			return ReasonTooBig
 		}
 		return 0
@@ -168,13 +221,17 @@ func (r *frameReader) dispatch(sc *parseScratch, h ws.Header, payload []byte, ma
 		if h.Fin {
 			return text(sc, payload, h.Rsv != 0, maxMsg, sink)
 		}
-		r.fragging, r.fragZ = true, h.Rsv != 0
-		r.frag = append(make([]byte, 0, 2*len(payload)+64), payload...)
+		st := r.state()
+		st.fragging, st.fragZ = true, h.Rsv != 0
+		st.frag = append(make([]byte, 0, 2*len(payload)+64), payload...)
 	case ws.OpContinuation:
-		r.frag = append(r.frag, payload...)
+		st := r.st // check saw the message started
+		st.frag = append(st.frag, payload...)
 		if h.Fin {
-			msg, z := r.frag, r.fragZ
-			r.frag, r.fragging, r.fragZ = nil, false, false
+			msg, z := st.frag, st.fragZ
+			st.frag, st.fragging, st.fragZ = nil, false, false
+			// The readState stays until feed is done with the bytes
+			// (they may be its partial ones).
 			return text(sc, msg, z, maxMsg, sink)
 		}
 	case ws.OpPing:

@@ -33,6 +33,19 @@ func (s *fuzzSink) onPing(p []byte) {
 func (s *fuzzSink) onPong()        {}
 func (s *fuzzSink) onClose(uint16) { s.closed = true }
 func (s *fuzzSink) stopped() bool  { return s.closed }
+
+// checkIdleState fails unless the reader keeps its readState only while a
+// frame or a message is incomplete: an idle connection must hold nothing.
+func checkIdleState(t *testing.T, r *frameReader) {
+	t.Helper()
+	if st := r.st; st != nil && len(st.partial) == 0 && !st.fragging {
+		t.Fatalf("readState kept with nothing incomplete: %+v", *st)
+	}
+	if st := r.st; st != nil && !st.fragging && st.frag != nil {
+		t.Fatalf("fragment buffer kept with no message started: %d bytes", len(st.frag))
+	}
+}
+
 func maskedFrame(op ws.OpCode, fin bool, p string) []byte {
 	b, _ := ws.CompileFrame(ws.MaskFrame(ws.NewFrame(op, fin, []byte(p))))
 	return b
@@ -62,7 +75,7 @@ func FuzzReadFrames(f *testing.F) {
 		step := int(split)%64 + 1
 		for len(in) > 0 {
 			n := min(step, len(in))
-			reason := r.feed(&sc, in[:n], max, sink)
+			reason := r.feed(&sc, in[:n], max, false, sink)
 			in = in[n:]
 			if reason != 0 {
 				if reason.String() == "unknown" {
@@ -70,11 +83,12 @@ func FuzzReadFrames(f *testing.F) {
 				}
 				return
 			}
-			if len(r.partial) > max+ws.MaxHeaderSize+step {
-				t.Fatalf("partial buffer of %d bytes", len(r.partial))
+			checkIdleState(t, &r)
+			if st := r.st; st != nil && len(st.partial) > max+ws.MaxHeaderSize+step {
+				t.Fatalf("partial buffer of %d bytes", len(st.partial))
 			}
-			if len(r.frag) > max {
-				t.Fatalf("fragment buffer of %d bytes", len(r.frag))
+			if st := r.st; st != nil && len(st.frag) > max {
+				t.Fatalf("fragment buffer of %d bytes", len(st.frag))
 			}
 		}
 	})
@@ -99,18 +113,19 @@ func FuzzReadDeflateFrames(f *testing.F) {
 	f.Add(byte(2), rawFrame(0x81|0x40, true, 5, []byte{0xff, 0xff, 0xff, 0xff, 0xff}))
 	f.Fuzz(func(t *testing.T, split byte, data []byte) {
 		const max = 2048
-		r := frameReader{deflate: true}
+		var r frameReader
 		sc := parseScratch{inflateMax: max}
 		sink := &fuzzSink{t: t, max: max}
 		in := append([]byte(nil), data...)
 		step := int(split)%64 + 1
 		for len(in) > 0 {
 			n := min(step, len(in))
-			reason := r.feed(&sc, in[:n], max, sink)
+			reason := r.feed(&sc, in[:n], max, true, sink)
 			in = in[n:]
 			if reason != 0 {
 				return
 			}
+			checkIdleState(t, &r)
 		}
 	})
 }

@@ -501,7 +501,7 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 	}
 	if c.flags&flagClosing == 0 {
 		c.flags |= flagClosing
-		c.closing.Store(true)
+		c.bits.Or(bitClosing)
 		c.code, c.reason = code, reason
 	}
 	hs := c.flags&flagHandshake != 0
@@ -515,7 +515,7 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 	code, reason = c.code, c.reason
 	c.wq.reset(&s.chunks)
 	c.wqOff, c.wqBytes = 0, 0
-	c.rd.partial = nil
+	c.rd.reset()
 	c.mu.Unlock()
 
 	s.remove(c)
@@ -533,7 +533,7 @@ func (s *Server) end(c *Conn, code uint16, reason string, worker bool) {
 		return // never opened: no OnClose, nothing counted
 	}
 	s.open.Add(-1)
-	s.release(c.addr.Addr().String())
+	s.release(c.ip.String())
 	countIn(&s.stats.closed, reason)
 	s.handler.OnClose(c, code, reason)
 }

@@ -199,7 +199,8 @@ func testServer_ClosesOnBadFrames(t *testing.T) {
 }
 
 func testServer_FragmentedTextReassembled(t *testing.T) {
-	s := startServer(t, Config{}, newRecorder())
+	rec := newRecorder()
+	s := startServer(t, Config{}, rec)
 	c := dial(t, s, "/ws")
 	c.writeFrame(ws.OpText, false, []byte("hel"))
 	c.writeFrame(ws.OpPing, true, []byte("mid")) // control frames may interleave
@@ -215,6 +216,8 @@ func testServer_FragmentedTextReassembled(t *testing.T) {
 		c.writeRaw([]byte{b})
 	}
 	c.expectText("slow!")
+	// Complete again: the connection keeps no reader state.
+	eventually(t, 5*time.Second, func() error { return readerIdle(rec.conn(0)) })
 }
 
 func testServer_ClientPingAnswered(t *testing.T) {

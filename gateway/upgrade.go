@@ -297,7 +297,7 @@ func (s *Server) upgradeWS(w http.ResponseWriter, r *http.Request) (opened bool)
 	s.open.Add(1)
 	s.stats.accepted.Add(1)
 	if deflate {
-		c.deflate, c.rd.deflate = true, true
+		c.bits.Or(bitDeflate)
 		s.stats.deflate.Add(1)
 	}
 
@@ -318,8 +318,8 @@ func (s *Server) upgradeWS(w http.ResponseWriter, r *http.Request) (opened bool)
 	s.handler.OnOpen(c, req)
 
 	// Bytes the client sent right after the request are the first read data.
-	if len(rest) > 0 && !c.closing.Load() {
-		if reason := c.rd.feed(&parseScratch{inflateMax: s.cfg.MaxInflatedBytes}, rest, s.cfg.MaxFrameBytes, c); reason != 0 {
+	if len(rest) > 0 && !c.closing() {
+		if reason := c.rd.feed(&parseScratch{inflateMax: s.cfg.MaxInflatedBytes}, rest, s.cfg.MaxFrameBytes, c.Compressed(), c); reason != 0 {
 			s.protocolClose(c, reason)
 		}
 	}
@@ -361,7 +361,8 @@ func (s *Server) newConn(nc net.Conn, remote string) (*Conn, error) {
 		return nil, err
 	}
 	addr, _ := netip.ParseAddrPort(remote)
-	c := &Conn{s: s, fd: int32(fd), gen: s.newGen(), addr: addr}
+	c := &Conn{s: s, fd: int32(fd), gen: s.newGen()}
+	c.setAddr(addr)
 	c.progress = time.Now().UnixNano()
 	c.lastSeen.Store(c.progress)
 	return c, nil
