@@ -44,8 +44,8 @@
 //
 // A connection actor is a Conn and nothing more: it is not spawned, has no
 // PID, no entry in protoactor's process registry, no actor.Context and no
-// name. A Conn embeds its mailbox (queue: a mutex and one slice that is nil
-// while empty), implements protoactor's actor.MessageInvoker and is
+// name. A Conn embeds its mailbox (queue: a mutex and a pointer to the
+// messages waiting, nil while none), implements protoactor's actor.MessageInvoker and is
 // scheduled on protoactor's synchronized dispatcher: the goroutine that
 // posts to an idle connection runs its queue (a gateway worker runs the
 // frames it read), yielding every 300 messages. Nothing a connection actor
@@ -70,9 +70,13 @@
 // (process registry entry and PID ~300 B, actor context ~110 B, mailbox,
 // process and actor ~130 B, a sync.Map entry ~100 B, a 512 B buffer for a
 // 291 B encoded meta), 718 B with the actor embedded in the Conn and the
-// meta kept encoded at its exact size, and ~350 B now, with a desktop
-// browser's headers as with the minimal ones: the Conn is 168 B (the room
-// globs a pointer, the peer and the meta one string), the meta ~16 B of references
+// meta kept encoded at its exact size, 364 B with the queue's slice in the
+// Conn (a 168 B Conn, in the 176 B size class), and 348 B now (353 B with
+// a desktop browser's headers): the Conn is 152 B, in the 160 B class
+// (TestConn_Size; the room globs a pointer, the peer and the meta one
+// string, the queue's messages a pointer to a backlog allocated per
+// wake-up, 48 B where the slice allocated 16: BenchmarkQueue_WakeUp, same
+// time), the meta ~16 B of references
 // into the System's table of shared pieces (meta.go: a bounded table,
 // pieces enter it on their second sighting and leave with their last
 // connection; events stay byte for byte what protocol.EncodeMeta made,

@@ -8,6 +8,9 @@ import (
 	"runtime/pprof"
 	"testing"
 	"time"
+	"unsafe"
+
+	"github.com/asynkron/protoactor-go/actor"
 
 	"github.com/hubrt/hub/protocol"
 )
@@ -80,4 +83,61 @@ func heapInUse() uint64 {
 	var m runtime.MemStats
 	runtime.ReadMemStats(&m)
 	return m.HeapAlloc
+}
+
+// An idle connection actor is what limits connections per node: the Conn
+// must stay in the 160-byte size class. What only some connections have
+// belongs behind a pointer (lifetime), what a connection needs only while
+// messages wait in its queue's backlog.
+func TestConn_Size(t *testing.T) {
+	if got := unsafe.Sizeof(Conn{}); got > 160 {
+		t.Fatalf("actors.Conn is %d bytes, want at most 160 (its size class)", got)
+	}
+}
+
+// A queue keeps its backlog only while messages wait: once a run has taken
+// them all, an idle actor holds nothing but the queue's three words.
+func TestQueue_DropsBacklogWhenEmpty(t *testing.T) {
+	r := &recorder{disp: actor.NewDefaultDispatcher(300), entered: make(chan struct{}), gate: make(chan struct{})}
+	r.post("block", false)
+	<-r.entered
+	for i := range 100 {
+		r.post(i, i%10 == 0)
+	}
+	r.mu.Lock()
+	held := r.b != nil
+	r.mu.Unlock()
+	if !held {
+		t.Fatal("no backlog with 100 messages waiting")
+	}
+	close(r.gate)
+	eventually(t, "every message", func() bool { return r.users() == 0 && !r.isRunning() })
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.b != nil {
+		t.Fatalf("idle queue keeps a backlog of %d messages", len(r.b.msgs))
+	}
+	if len(r.got) != 101 {
+		t.Fatalf("%d messages run, want 101", len(r.got))
+	}
+}
+
+type nopInvoker struct{}
+
+func (nopInvoker) InvokeSystemMessage(any)  {}
+func (nopInvoker) InvokeUserMessage(any)    {}
+func (nopInvoker) EscalateFailure(_, _ any) {}
+
+// BenchmarkQueue_WakeUp posts one message to an idle queue and runs it, as
+// a frame to an idle connection does: the backlog's allocation is the cost
+// of keeping an idle queue at three words.
+func BenchmarkQueue_WakeUp(b *testing.B) {
+	var q queue
+	msg := any(&userJoined{})
+	b.ReportAllocs()
+	for b.Loop() {
+		if q.push(msg, false) {
+			q.run(nopInvoker{}, 300)
+		}
+	}
 }
