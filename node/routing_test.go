@@ -7,6 +7,7 @@ import (
 
 	"github.com/hubrt/hub/cluster"
 	"github.com/hubrt/hub/internal/hubtest"
+	"github.com/hubrt/hub/node"
 )
 
 // A client's room message reaches the node's other members without NATS,
@@ -50,14 +51,7 @@ func TestRouting_LocalMembersWithoutNATS(t *testing.T) {
 // however often its node's interest in the room starts and ends, and the
 // sender's own node delivers each message once.
 func TestRouting_InterestChangesLoseNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test")
-	}
-	nodes := startCluster(t, 2, "")
-	a := hubtest.Dial(t, nodes[0].WSURL()+"?user=alice", nil)
-	b := hubtest.Dial(t, nodes[0].WSURL()+"?user=bob", nil)
-	a.Join("r")
-	b.Join("r")
+	nodes, a, b := roomOnTwoNodes(t)
 	for i := range 20 {
 		c := hubtest.Dial(t, nodes[1].WSURL()+"?user=carol", nil)
 		c.Join("r")
@@ -84,16 +78,9 @@ func TestRouting_InterestChangesLoseNothing(t *testing.T) {
 // quick run of messages once and in order while carol, on another node,
 // gets them too.
 func TestRouting_OnceEachInOrder(t *testing.T) {
-	if testing.Short() {
-		t.Skip("cluster test")
-	}
-	nodes := startCluster(t, 2, "")
-	a := hubtest.Dial(t, nodes[0].WSURL()+"?user=alice", nil)
-	b := hubtest.Dial(t, nodes[0].WSURL()+"?user=bob", nil)
+	nodes, a, b := roomOnTwoNodes(t)
 	c := hubtest.Dial(t, nodes[1].WSURL()+"?user=carol", nil)
-	for _, cl := range []*hubtest.Client{a, b, c} {
-		cl.Join("r")
-	}
+	c.Join("r")
 	const sent = 80
 	for i := range sent {
 		a.Send(fmt.Sprintf(`{"type":"message","room":"r","data":%d}`, i))
@@ -108,4 +95,19 @@ func TestRouting_OnceEachInOrder(t *testing.T) {
 	b.Quiet(200 * time.Millisecond)
 	c.Quiet(0)
 	a.Quiet(0)
+}
+
+// roomOnTwoNodes starts two nodes and has alice and bob, both on the
+// first, join room r.
+func roomOnTwoNodes(t *testing.T) ([]*node.Node, *hubtest.Client, *hubtest.Client) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	nodes := startCluster(t, 2, "")
+	a := hubtest.Dial(t, nodes[0].WSURL()+"?user=alice", nil)
+	b := hubtest.Dial(t, nodes[0].WSURL()+"?user=bob", nil)
+	a.Join("r")
+	b.Join("r")
+	return nodes, a, b
 }
