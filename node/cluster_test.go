@@ -55,6 +55,18 @@ func waitFormed(t *testing.T, nodes []*node.Node, embedded bool) {
 			return true
 		})
 	}
+	// Ready: every node has proven its routes carry traffic both ways (a
+	// route that is up may not have brought the peer's subscriptions yet,
+	// and a join acknowledged then is not yet routable from the peer), as
+	// a load balancer waits for before it sends clients.
+	hubtest.Eventually(t, "every node ready", func() bool {
+		for _, n := range nodes {
+			if ok, _ := n.Ready(); !ok {
+				return false
+			}
+		}
+		return true
+	})
 }
 
 func externalNATS(t *testing.T) string { return startNATS(t, server.RANDOM_PORT) }
