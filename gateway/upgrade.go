@@ -195,10 +195,16 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			opened = true // the goroutine owns the reservation now
 			raw.deferred = true
 			s.wg.Go(func() {
-				defer func() { <-s.slow }()
+				// The slot is given back once the authentication has
+				// answered, before the answer is written: a client told
+				// no that retries at once is not refused as busy by its
+				// own first attempt.
+				var free sync.Once
+				freeSlot := func() { free.Do(func() { <-s.slow }) }
+				defer freeSlot()
 				ctx, cancel := context.WithTimeout(context.Background(), s.cfg.HandshakeTimeout)
 				defer cancel()
-				if !s.upgradeWS(raw, r.WithContext(ctx)) {
+				if !s.upgradeWS(raw, r.WithContext(ctx), freeSlot) {
 					s.release(ip)
 				}
 				s.resumeRaw(raw)
@@ -206,13 +212,17 @@ func (s *Server) serveWS(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	opened = s.upgradeWS(w, r)
+	opened = s.upgradeWS(w, r, nil)
 }
 
 // upgradeWS authenticates r and upgrades it; it reports whether the
 // connection opened (else the caller gives back the reservation).
-func (s *Server) upgradeWS(w http.ResponseWriter, r *http.Request) (opened bool) {
+// authenticated, when not nil, is called once Authenticate has returned.
+func (s *Server) upgradeWS(w http.ResponseWriter, r *http.Request, authenticated func()) (opened bool) {
 	identity, err := s.handler.Authenticate(r)
+	if authenticated != nil {
+		authenticated()
+	}
 	if err != nil {
 		status, msg := http.StatusUnauthorized, err.Error()
 		if he, ok := errors.AsType[*HTTPError](err); ok {
