@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -527,3 +528,61 @@ type countSink struct{ n atomic.Int64 }
 
 func (s *countSink) Send([]byte) bool     { s.n.Add(1); return true }
 func (s *countSink) Close(uint16, string) {}
+
+// heldBus is the in-memory bus with the user subscriptions' confirmation
+// held back until release: a connection of a user is not yet routable.
+type heldBus struct {
+	*bus
+	mu   sync.Mutex
+	held []func()
+}
+
+func (h *heldBus) Interest(kind Kind, name string, on bool, done func()) {
+	if kind == KindUser && on && done != nil {
+		h.mu.Lock()
+		h.held = append(h.held, done)
+		h.mu.Unlock()
+		done = nil
+	}
+	h.bus.Interest(kind, name, on, done)
+}
+
+func (h *heldBus) release() {
+	h.mu.Lock()
+	held := h.held
+	h.held = nil
+	h.mu.Unlock()
+	for _, f := range held {
+		f()
+	}
+}
+
+// A connection that ends before its user's subscription is live still has
+// its connect event published, before its disconnect, and once.
+func TestConnectEventBeforeDisconnect(t *testing.T) {
+	b := &bus{subs: map[string]bool{}}
+	h := &heldBus{bus: b}
+	s := New(Options{Node: "n1", Bus: h})
+	b.sys = s
+	t.Cleanup(s.Shutdown)
+	c := s.Open(&sink{}, &OpenRequest{ConnMeta: protocol.ConnMeta{User: "alice"}})
+	eventually(t, "the user's subscription asked for", func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return len(h.held) == 1
+	})
+	c.Closed("client_close")
+	eventually(t, "the disconnect event", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return slices.Contains(b.events, protocol.EventDisconnect)
+	})
+	h.release() // the subscription goes live after the end: nothing more
+	eventually(t, "the connection gone", func() bool { return s.NumConns() == 0 })
+	b.mu.Lock()
+	got := slices.Clone(b.events)
+	b.mu.Unlock()
+	if !slices.Equal(got, []string{protocol.EventConnect, protocol.EventDisconnect}) {
+		t.Fatalf("events %v, want connect then disconnect", got)
+	}
+}

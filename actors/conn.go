@@ -72,6 +72,7 @@ type Conn struct {
 	counted     bool          // last is set
 	cut         bool          // closed by the hub; frames still in flight are ignored
 	ended       bool
+	announced   bool // its connect event went out (or nobody wanted it)
 }
 
 // lifetime is the state only some connections have: a rooms claim, a
@@ -463,13 +464,22 @@ func (c *Conn) EscalateFailure(reason, msg any) {
 }
 
 func (c *Conn) connected() {
-	// The connect event is timed when the connection was accepted, its
-	// connected_at, set once at Open: the per-user limit orders a user's
-	// connections by it, the same order wherever it is read.
-	c.publishAt(protocol.EventConnect, time.Unix(0, c.connectedAt), nil, "")
+	c.announce()
 	if h := c.sys.opts.Connected; h != nil && !c.cut {
 		h(c)
 	}
+}
+
+// announce publishes the connection's connect event, once. It is timed
+// when the connection was accepted, its connected_at, set once at Open:
+// the per-user limit orders a user's connections by it, the same order
+// wherever it is read.
+func (c *Conn) announce() {
+	if c.announced {
+		return
+	}
+	c.announced = true
+	c.publishAt(protocol.EventConnect, time.Unix(0, c.connectedAt), nil, "")
 }
 
 // publish encodes the event named event about this connection, with x's
@@ -724,6 +734,10 @@ func (c *Conn) end(reason string) {
 		s.users.leave(c.user, c, nil)
 	}
 	s.root.Send(s.all, &leaveReq{member: c})
+	// A connection that ends before its user's subscription was live (its
+	// connect event waits for that) still has its connect told first:
+	// backends see every connection's connect and disconnect, in order.
+	c.announce()
 	c.publish(protocol.EventDisconnect, &protocol.EventExtra{Reason: reason}, "")
 	s.metas.release(c.meta)
 	c.meta = ""

@@ -115,7 +115,7 @@ func testUserLimit(t *testing.T, policy string) {
 	wg.Wait()
 
 	// Every connection ends with a disconnect event; those closed before
-	// they were routable have no connect event.
+	// they were routable have their connect event published just before.
 	closedIDs := map[string]bool{}
 	for len(closedIDs) < total-limit {
 		e, _ := hubtest.NextEvent(t, disconnects, func(e protocol.Event) bool { return e.User == "lim" })
@@ -173,7 +173,9 @@ func testUserLimit(t *testing.T, policy string) {
 	if len(kept) != limit {
 		t.Fatalf("%d connect events of connections still open, want %d", len(kept), limit)
 	}
-	t.Logf("%d of the %d closed connections were closed before they were routable (no connect event)", total-len(opened), total-limit)
+	if len(opened) != total {
+		t.Fatalf("%d connect events for %d connections, want one each", len(opened), total)
+	}
 	for _, e := range opened {
 		if !closedIDs[e.id] {
 			continue
