@@ -31,10 +31,10 @@ e2e: ## the browser tests (headless Chromium + chromedriver; with CI=true a miss
 bench: ## micro-benchmarks (see BENCHMARKS.md)
 	$(GO) test -run '^$$' -bench . -benchmem -count 5 ./protocol ./gateway ./actors
 
-lint: tidy ## go vet + gofmt check + tidy module; the module still builds off Linux
+lint: tidy ## go vet + gofmt check + tidy module; the module and its tests still build and vet off Linux
 	$(GO) vet $(PKGS)
-	GOOS=darwin $(GO) build ./...
-	GOOS=windows $(GO) build ./...
+	GOOS=darwin $(GO) vet ./...
+	GOOS=windows $(GO) vet ./...
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
 tidy: ## fail when go.mod or go.sum are not tidy

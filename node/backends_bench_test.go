@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"syscall"
 	"testing"
 	"time"
 
@@ -116,12 +115,6 @@ func addConnector(tb testing.TB, c *config.Config, name, url string) {
 // client and the in-process backend together, which on a shared machine
 // is steadier than the wall time.
 type cpuMeter struct{ start time.Duration }
-
-func processCPU() time.Duration {
-	var ru syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
 
 func startCPU() cpuMeter { return cpuMeter{processCPU()} }
 

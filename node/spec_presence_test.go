@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -400,8 +399,7 @@ func TestPresence_JoinStorm(t *testing.T) {
 	runtime.ReadMemStats(&before)
 
 	clients := make([]*hubtest.Client, total)
-	var ru0 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru0)
+	cpu0 := processCPU()
 	start := time.Now()
 	var wg sync.WaitGroup
 	const dialers = 20
@@ -465,9 +463,7 @@ func TestPresence_JoinStorm(t *testing.T) {
 			maxFrames = f
 		}
 	}
-	var ru1 syscall.Rusage
-	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru1)
-	cpu := time.Duration(ru1.Utime.Nano() + ru1.Stime.Nano() - ru0.Utime.Nano() - ru0.Stime.Nano())
+	cpu := processCPU() - cpu0
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
