@@ -10,6 +10,7 @@ import (
 
 	"github.com/hubrt/hub/config"
 	"github.com/hubrt/hub/internal/hubtest"
+	"github.com/hubrt/hub/namespace"
 	"github.com/hubrt/hub/node"
 )
 
@@ -58,4 +59,26 @@ func TestStart_TakenPortFailsFast(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A clustered history node whose first boot gives up waiting for its
+// bootstrap_expect members (before its NATS starts) fails Start with the
+// reason, and leaves nothing behind: its teardown has no NATS to flush.
+func TestStart_BootstrapGivesUp(t *testing.T) {
+	cfg := historyConfig(t, 100, namespace.StorageMemory)
+	cfg.Cluster.Bind = "127.0.0.1:0"
+	cfg.Cluster.Secret = hubtest.ClusterSecret
+	cfg.Cluster.BootstrapExpect = 2
+	n, err := node.New(cfg, hubtest.Logger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	err = n.Start(ctx)
+	if err == nil {
+		n.Shutdown(context.Background())
+		t.Fatal("Start succeeded without its bootstrap_expect members")
+	}
+	t.Logf("Start: %v", err)
 }

@@ -7,9 +7,10 @@ import (
 )
 
 // flushIfConnected confirms subscriptions with the server; while NATS is
-// unreachable they wait in the client and are sent on connect.
+// unreachable they wait in the client and are sent on connect. Without a
+// connection (a Start that failed before NATS) there is nothing to confirm.
 func flushIfConnected(nc *nats.Conn) error {
-	if !nc.IsConnected() {
+	if nc == nil || !nc.IsConnected() {
 		return nil
 	}
 	return nc.Flush()
