@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -70,15 +71,34 @@ func startHistoryCluster(t *testing.T) *historyCluster {
 }
 
 // start starts node i (its Start blocks until bootstrap_expect members).
+// A gossip port picked free may have been taken since (the ports are
+// picked before the nodes start, from the range outgoing connections use
+// too): then the node starts on another, and still joins the others.
 func (hc *historyCluster) start(i int) *node.Node {
-	n, err := node.New(hc.cfgs[i], hubtest.Logger(hc.t))
-	if err != nil {
-		hc.t.Error(err)
-		return nil
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	if err := n.Start(ctx); err != nil {
+	var n *node.Node
+	for attempt := 0; ; attempt++ {
+		var err error
+		n, err = node.New(hc.cfgs[i], hubtest.Logger(hc.t))
+		if err != nil {
+			hc.t.Error(err)
+			return nil
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+		err = n.Start(ctx)
+		cancel()
+		if err == nil {
+			break
+		}
+		if attempt < 3 && strings.Contains(err.Error(), "gossip port") && strings.Contains(err.Error(), "already in use") {
+			ln, lerr := net.Listen("tcp", "127.0.0.1:0") // not freeAddr: this may run off the test's goroutine
+			if lerr != nil {
+				hc.t.Error(lerr)
+				return nil
+			}
+			hc.cfgs[i].Cluster.Bind = ln.Addr().String()
+			ln.Close()
+			continue
+		}
 		hc.t.Errorf("start node %d: %v", i, err)
 		return nil
 	}
