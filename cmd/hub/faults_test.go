@@ -147,7 +147,12 @@ func TestProcessSIGSTOP(t *testing.T) {
 			clients[i] = append(clients[i], cl)
 		}
 	}
-	pub := publish(nc, "hub.room.r", 5*time.Millisecond)
+	// Every 10 ms: the frozen node's clients get the 800 messages of the
+	// freeze at once when it resumes, and the test reads its clients one
+	// after the other; at 5 ms (1,600) a client read last on a loaded
+	// machine could pass the 1,024-frame queue and be closed as a slow
+	// consumer, as it should be.
+	pub := publish(nc, "hub.room.r", 10*time.Millisecond)
 	time.Sleep(200 * time.Millisecond) // traffic before the fault
 	if err := c.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
