@@ -8,12 +8,17 @@ import (
 	"time"
 
 	"github.com/hubrt/hub/internal/hubtest"
+	"github.com/hubrt/hub/protocol"
 )
 
 func TestOneToOne(t *testing.T) {
 	n := hubtest.Start(t, hubtest.Config(t))
-	// Another connection of bob, opened by the test, gets both messages too.
+	// Another connection of bob, opened by the test, gets both messages too,
+	// once it is routable (its connect event is out: before, a message to
+	// bob may reach only the connections that are).
+	connects := hubtest.Events(t, hubtest.NATS(t, n.NATSURL()), "hub.events.connect")
 	other := hubtest.Dial(t, n.WSURL()+"?user=bob", nil)
+	hubtest.NextEvent(t, connects, func(e protocol.Event) bool { return e.User == "bob" })
 	ctx, cancel := context.WithTimeout(context.Background(), hubtest.Wait)
 	defer cancel()
 	var out bytes.Buffer
