@@ -219,16 +219,18 @@ func TestProtocol_RoomMessageDisabled(t *testing.T) {
 func TestProtocol_UserMessage(t *testing.T) {
 	n := startNode(t, nil)
 	_, ev := events(t, n, "message")
+	_, connects := events(t, n, "connect")
 	a := dial(t, n, "alice")
 	b1 := dial(t, n, "bob")
 	b2 := dial(t, n, "bob")
 	other := dial(t, n, "carol")
 	anon := dial(t, n, "")
-	// Make sure both of bob's connections are routable.
-	hubtest.Eventually(t, "bob online twice", func() bool {
-		_, m := hubtest.HTTP(t, "GET", n.HTTPURL()+"/api/users/bob", "", "")
-		return m["connections"] == float64(2)
-	})
+	// Make sure both of bob's connections are routable: their connect
+	// events are out (the API's count includes connections still on their
+	// way).
+	for range 2 {
+		hubtest.NextEvent(t, connects, func(e protocol.Event) bool { return e.User == "bob" })
+	}
 	a.Send(`{"type":"message","user":"bob","data":{"t":"psst"},"id":"u1"}`)
 	a.Expect("ack")
 	for _, b := range []*hubtest.Client{b1, b2} {
