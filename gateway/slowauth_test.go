@@ -5,6 +5,7 @@ package gateway
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -69,6 +70,14 @@ func TestSlowAuth_DoesNotBlockTheWorkers(t *testing.T) {
 	if st, _ := httpUpgrade(t, s, "/ws", nil, true); st != http.StatusSwitchingProtocols {
 		t.Fatalf("a second fast upgrade got %d", st)
 	}
+	// Its OnOpen may still be running on the worker as the client reads
+	// the 101: wait for it before the slow one may go on.
+	eventually(t, 5*time.Second, func() error {
+		if n := h.numOpen(); n != 2 {
+			return fmt.Errorf("%d opens, want the two fast ones", n)
+		}
+		return nil
+	})
 
 	close(h.gate)
 	d := <-slow
