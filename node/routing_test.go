@@ -111,3 +111,38 @@ func roomOnTwoNodes(t *testing.T) ([]*node.Node, *hubtest.Client, *hubtest.Clien
 	b.Join("r")
 	return nodes, a, b
 }
+
+// A node with members of the room dies (its embedded NATS stops at once,
+// as with kill -9) while a client on another node keeps sending: the
+// members left, on the sender's node and on the third, get every message
+// once and in order, before the death and after it.
+func TestRouting_RemoteNodeDies(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test")
+	}
+	nodes := startCluster(t, 3, "")
+	a := hubtest.Dial(t, nodes[0].WSURL()+"?user=alice", nil)
+	b := hubtest.Dial(t, nodes[0].WSURL()+"?user=bob", nil)
+	c := hubtest.Dial(t, nodes[1].WSURL()+"?user=carol", nil)
+	d := hubtest.Dial(t, nodes[2].WSURL()+"?user=dave", nil)
+	for _, cl := range []*hubtest.Client{a, b, c, d} {
+		cl.Join("r")
+	}
+	const half = 40
+	for i := range 2 * half {
+		if i == half {
+			nodes[2].Crash()
+		}
+		a.Send(fmt.Sprintf(`{"type":"message","room":"r","data":%d}`, i))
+	}
+	for _, cl := range []*hubtest.Client{b, c} {
+		for i := range 2 * half {
+			if m := cl.Expect("message"); m.JSON("data") != fmt.Sprint(i) {
+				t.Fatalf("message %d: got %s", i, m["_raw"])
+			}
+		}
+	}
+	b.Quiet(200 * time.Millisecond)
+	c.Quiet(0)
+	a.Quiet(0)
+}
