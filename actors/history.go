@@ -46,6 +46,9 @@ type (
 //     a read; live messages that arrive meanwhile are buffered and those
 //     past the replay are handed over after it, so replay then live has
 //     no gap and no duplicate.
+//   - a since past last (the client got a message from another node before
+//     this one) is a read too, never a refusal: recovered is false only
+//     when the store does not have since either.
 //   - recovered is true only when the history still reaches back to since
 //     in the same epoch; otherwise nothing is replayed.
 type histState struct {
@@ -113,10 +116,14 @@ func (g *group) histJoin(ctx actor.Context, j *joinReq) {
 		case s == nil:
 			g.histServe(j, nil, nil)
 			return
-		case s.Epoch != h.epoch || s.Offset > h.last:
+		case s.Epoch != h.epoch:
 			g.histServe(j, nil, boolp(false))
 			return
 		}
+		// A since past last is read from the store: the client may have
+		// got, from its old node, a message whose live copy is still on
+		// its way here (or was lost with the stream leader that
+		// republished it); the cache holds nothing past last.
 		if replay, ok := h.fromCache(s.Offset); ok {
 			metrics.HistoryRecoveries.WithLabelValues("cache").Inc()
 			g.histServe(j, replay, boolp(true))

@@ -239,3 +239,36 @@ func TestHistory_CacheServesReconnects(t *testing.T) {
 		t.Fatalf("%d store reads, want 1 (the second join from the cache)", n)
 	}
 }
+
+// A client can be ahead of its new node: it got a message from its old
+// node whose live copy has not reached this one yet (or never will, when
+// the stream leader that republished it died). Its join reads the store
+// instead of being told recovered:false, and it gets no message twice:
+// the node's other members get the missing message from the read, the
+// joiner nothing before its ack, and the late live copy is dropped.
+func TestHistory_SinceAheadOfTheNode(t *testing.T) {
+	h := &fakeHistory{epoch: "e1"}
+	h.store(1, 2)
+	b := &bus{subs: map[string]bool{}}
+	s := New(Options{Node: "n1", Bus: b, History: h})
+	b.sys = s
+	t.Cleanup(s.Shutdown)
+	first := &sink{}
+	s.Open(first, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte("1")})
+	eventually(t, "the first ack", func() bool { return first.n.Load() == 1 })
+	h.store(3) // its live copy is still on its way to this node
+	moved := &sink{}
+	s.Open(moved, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte("2"), Since: &protocol.Since{Offset: 3, Epoch: "e1"}})
+	eventually(t, "the moved client's ack", func() bool { return moved.n.Load() == 1 })
+	h.store(4)
+	s.DeliverStored("h", 3, 2, "", "", []byte("3"))
+	s.DeliverStored("h", 4, 3, "", "", []byte("4"))
+	eventually(t, "live messages", func() bool { return moved.n.Load() == 2 && first.n.Load() == 3 })
+	s.RoomMembers("h") // a round trip through the registry, for stragglers
+	if got, want := strings.Join(moved.all(), "\n"), strings.Join([]string{ackFrame("2", 3, "true"), msgFrame(4)}, "\n"); got != want {
+		t.Fatalf("the moved client got\n%s\nwant\n%s", got, want)
+	}
+	if got, want := strings.Join(first.all(), "\n"), strings.Join([]string{ackFrame("1", 2, ""), msgFrame(3), msgFrame(4)}, "\n"); got != want {
+		t.Fatalf("the other member got\n%s\nwant\n%s", got, want)
+	}
+}
