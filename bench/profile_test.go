@@ -17,12 +17,13 @@ import (
 )
 
 // TestProfile_Hub profiles an in-process hub under the load tool, since the
-// hub serves no pprof endpoint: a CPU profile while the connections open and
-// while a room of them gets a burst, a paced and a sustained run, and while
-// they chat in rooms of ten, and a heap profile with every connection idle. It runs only when HUB_BENCH_PROFILE names a
-// directory for the profiles; HUB_BENCH_CONNS sets the size (default 15000),
+// hub serves no pprof endpoint: a CPU profile while the connections open
+// (until the last is accepted), while a room of them gets a burst, a paced
+// and a sustained run, and while they chat in rooms of ten, and a heap
+// profile with every connection idle. It runs only when HUB_BENCH_PROFILE
+// names a directory for the profiles; HUB_BENCH_CONNS sets the size (default 15000),
 // HUB_BENCH_CASES the cases after the connect (default
-// "burst,paced,sustained,chat"), and HUB_BENCH_TRACE=1 adds a runtime trace
+// "burst,paced,sustained,chat"; "none" for the connect alone), and HUB_BENCH_TRACE=1 adds a runtime trace
 // of each (go tool trace -pprof=sched /tmp/prof/chat.trace).
 //
 //	HUB_BENCH_PROFILE=/tmp/prof go test -run TestProfile_Hub -timeout 10m ./bench
@@ -86,6 +87,9 @@ func TestProfile_Hub(t *testing.T) {
 		for n.NumConns() < conns {
 			<-tick.C
 		}
+		// connect.cpu.pprof is the accept phase only: the idle time and
+		// the close that follow are not in it.
+		pprof.StopCPUProfile()
 		runtime.GC()
 		f, err := os.Create(filepath.Join(dir, "heap.pprof"))
 		if err != nil {
@@ -107,6 +111,7 @@ func TestProfile_Hub(t *testing.T) {
 	}
 	for _, c := range strings.Split(cases, ",") {
 		switch c {
+		case "none":
 		case bench.CaseBurst, bench.CasePaced, bench.CaseSustained:
 			fan := base
 			fan.Cases = []string{c}
@@ -119,7 +124,7 @@ func TestProfile_Hub(t *testing.T) {
 			chat.ChatConns = min(conns, 10000)
 			profile("chat", chat)
 		default:
-			t.Fatalf("HUB_BENCH_CASES: no case %q (burst, paced, sustained, chat)", c)
+			t.Fatalf("HUB_BENCH_CASES: no case %q (burst, paced, sustained, chat, none)", c)
 		}
 	}
 }

@@ -79,6 +79,7 @@ type follower struct {
 	epoch  string
 	offset uint64
 	got    []int
+	offs   []uint64 // the offset of each of got
 	acks   []hubtest.Msg
 	joins  int
 }
@@ -117,6 +118,7 @@ func (f *follower) pump(d time.Duration) bool {
 			f.offset = uint64(off)
 			v, _ := strconv.Atoi(m.JSON("data"))
 			f.got = append(f.got, v)
+			f.offs = append(f.offs, uint64(off))
 		case "ack":
 			f.acks = append(f.acks, m)
 			f.epoch = m.S("epoch")
@@ -346,7 +348,7 @@ func TestProcessHistoryLeaderKill9(t *testing.T) {
 			canon = got
 		}
 		if len(got) != len(canon) {
-			t.Fatalf("%s got %d messages, %s %d", f.who, len(got), fs[0].who, len(canon))
+			t.Fatalf("%s got %d messages, %s %d: %s", f.who, len(got), fs[0].who, len(canon), diffGot(fs[0], f))
 		}
 		for i := range got {
 			if got[i] != canon[i] {
@@ -408,4 +410,30 @@ func TestProcessHistoryLeaderKill9(t *testing.T) {
 		t.Fatalf("peers after the removal: %+v", hc.Peers)
 	}
 	t.Logf("done after %v", time.Since(t0).Round(time.Millisecond))
+}
+
+// diffGot says which messages (value@offset) one follower got and the other
+// did not, and the acks of each.
+func diffGot(a, b *follower) string {
+	only := func(x, y *follower) []string {
+		in := map[int]bool{}
+		for _, v := range y.got {
+			in[v] = true
+		}
+		var out []string
+		for i, v := range x.got {
+			if !in[v] {
+				out = append(out, fmt.Sprintf("%d@%d", v, x.offs[i]))
+			}
+		}
+		return out
+	}
+	raws := func(f *follower) []any {
+		var out []any
+		for _, m := range f.acks {
+			out = append(out, m["_raw"])
+		}
+		return out
+	}
+	return fmt.Sprintf("only %s: %v (acks %v); only %s: %v (acks %v)", a.who, only(a, b), raws(a), b.who, only(b, a), raws(b))
 }
