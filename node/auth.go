@@ -145,7 +145,9 @@ func (a *authenticator) authenticate(r *http.Request) (*identity, error) {
 			if !protocol.ValidName(u) {
 				return nil, &gateway.HTTPError{Status: http.StatusBadRequest, Message: "invalid user name"}
 			}
-			return &identity{user: u}, nil
+			// A clone: the request's strings share one allocation, the
+			// head, which the connection should not keep.
+			return &identity{user: strings.Clone(u)}, nil
 		}
 	}
 	return &identity{}, nil

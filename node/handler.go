@@ -42,24 +42,19 @@ var privateHeaders = map[string]bool{
 
 // openRequest describes a new connection as its events show it: the peer
 // (the X-Forwarded-For chain, then the socket's IP), the headers minus the
-// private ones, the query minus the token.
+// private ones, the query minus the token. It takes header and q, which
+// nothing uses after it, and takes those out of them in place: a copy of
+// each was 1.8 KB of garbage per connection (measured in the connect
+// profile), which at GOGC=25 the GC pays for several times over.
 func openRequest(id *identity, remoteAddr, method, path string, header http.Header, q map[string][]string) *actors.OpenRequest {
 	peer := peerOf(remoteAddr, header)
-	headers := make(map[string][]string, len(header))
-	for k, v := range header {
-		if !privateHeaders[k] {
-			headers[k] = v
-		}
+	for k := range privateHeaders {
+		delete(header, k)
 	}
-	query := make(map[string][]string, len(q))
-	for k, v := range q {
-		if k != "token" {
-			query[k] = v
-		}
-	}
+	delete(q, "token")
 	return &actors.OpenRequest{
 		ConnMeta: protocol.ConnMeta{
-			User: id.user, Peer: peer, Method: method, Path: path, Query: query, Headers: headers,
+			User: id.user, Peer: peer, Method: method, Path: path, Query: q, Headers: header,
 		},
 		RoomGlobs: id.rooms,
 		Join:      id.join,

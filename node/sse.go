@@ -412,7 +412,7 @@ func nonNil(s []string) []string {
 // sseOpenRequest describes an SSE client as the events show it: the same
 // fields as a WebSocket connection's, minus private headers and the token.
 func sseOpenRequest(r *http.Request, id *identity) *actors.OpenRequest {
-	return openRequest(id, r.RemoteAddr, r.Method, r.URL.Path, r.Header, r.URL.Query())
+	return openRequest(id, r.RemoteAddr, r.Method, r.URL.Path, r.Header.Clone(), r.URL.Query())
 }
 
 // sseOriginAllowed applies ws.allowed_origins to a cross-origin request, as
