@@ -17,6 +17,7 @@ import (
 	"sync"
 	"syscall"
 	"time"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -73,8 +74,42 @@ func (s *Server) closeListener() {
 	s.lfd = -1
 }
 
-// accept4 is unix.Accept4; tests replace it to fail.
-var accept4 = unix.Accept4
+// accept4 is rawAccept4; tests replace it to fail.
+var accept4 = rawAccept4
+
+// rawAccept4 accepts a connection from the non-blocking listener lfd, as a
+// raw system call (see sysRead), and decodes the peer's address itself:
+// unix.Accept4 asks the listener's protocol with a getsockopt(2) for every
+// IPv4 peer (to tell L2TP apart), a system call per connection for nothing.
+func rawAccept4(lfd int) (int, netip.AddrPort, error) {
+	var rsa unix.RawSockaddrAny
+	l := uint32(unix.SizeofSockaddrAny)
+	r, _, e := unix.RawSyscall6(unix.SYS_ACCEPT4, uintptr(lfd), uintptr(unsafe.Pointer(&rsa)), uintptr(unsafe.Pointer(&l)),
+		unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0, 0)
+	if e != 0 {
+		return -1, netip.AddrPort{}, e
+	}
+	return int(r), rawAddrPort(&rsa), nil
+}
+
+// rawAddrPort decodes an IPv4 or IPv6 socket address; any other is zero.
+func rawAddrPort(rsa *unix.RawSockaddrAny) netip.AddrPort {
+	switch rsa.Addr.Family {
+	case unix.AF_INET:
+		a := (*unix.RawSockaddrInet4)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), netPort(a.Port))
+	case unix.AF_INET6:
+		a := (*unix.RawSockaddrInet6)(unsafe.Pointer(rsa))
+		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), netPort(a.Port))
+	}
+	return netip.AddrPort{}
+}
+
+// netPort reads a port kept in network byte order.
+func netPort(p uint16) uint16 {
+	b := (*[2]byte)(unsafe.Pointer(&p))
+	return uint16(b[0])<<8 | uint16(b[1])
+}
 
 // acceptReady accepts what the listener has, a bounded number at a time
 // (the level-triggered registration reports the rest). It runs on the poll
@@ -86,10 +121,10 @@ func (s *Server) acceptReady() {
 		if s.lfd < 0 || s.acceptPaused {
 			return
 		}
-		nfd, sa, err := accept4(s.lfd, unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC)
+		nfd, peer, err := accept4(s.lfd)
 		switch {
 		case err == nil:
-			s.accepted(nfd, sa)
+			s.accepted(nfd, peer)
 		case err == unix.EAGAIN:
 			return
 		case err == unix.EINTR || err == unix.ECONNABORTED:
@@ -125,10 +160,10 @@ func (s *Server) resumeAccept() {
 }
 
 // accepted puts a new socket in epoll to wait for its request.
-func (s *Server) accepted(fd int, sa unix.Sockaddr) {
+func (s *Server) accepted(fd int, peer netip.AddrPort) {
 	// TCP_NODELAY is inherited from the listening socket.
 	c := &Conn{s: s, fd: int32(fd), gen: s.newGen(), flags: flagHandshake}
-	c.setAddr(sockaddrPort(sa))
+	c.setAddr(peer)
 	c.progress = time.Now().UnixNano()
 	c.lastSeen.Store(c.progress)
 	if !s.insert(c) {
@@ -140,16 +175,6 @@ func (s *Server) accepted(fd int, sa unix.Sockaddr) {
 		unix.Close(fd)
 		s.log.Error("epoll add", "err", err)
 	}
-}
-
-func sockaddrPort(sa unix.Sockaddr) netip.AddrPort {
-	switch a := sa.(type) {
-	case *unix.SockaddrInet4:
-		return netip.AddrPortFrom(netip.AddrFrom4(a.Addr), uint16(a.Port))
-	case *unix.SockaddrInet6:
-		return netip.AddrPortFrom(netip.AddrFrom16(a.Addr).Unmap(), uint16(a.Port))
-	}
-	return netip.AddrPort{}
 }
 
 // handshake reads a request on a Conn still in its handshake. It runs on the
@@ -210,15 +235,25 @@ func (w *worker) handshake(c *Conn) (more, deferred bool) {
 
 var headReaders = sync.Pool{New: func() any { return bufio.NewReaderSize(nil, 4096) }}
 
-// serveRaw handles one complete request head read by the raw path. rest is
-// what the client sent after it. deferred says the upgrade goes on on a
-// goroutine of its own (a slow Authenticate), which ends with resumeRaw.
-func (s *Server) serveRaw(c *Conn, head, rest []byte) (deferred bool) {
+// readHead parses a complete request head: an ordinary upgrade with
+// parseHead, anything else with http.ReadRequest.
+func readHead(head []byte) (*http.Request, error) {
+	if r, ok := parseHead(head); ok {
+		return r, nil
+	}
 	br := headReaders.Get().(*bufio.Reader)
 	br.Reset(bytes.NewReader(head))
 	r, err := http.ReadRequest(br)
 	br.Reset(nil)
 	headReaders.Put(br)
+	return r, err
+}
+
+// serveRaw handles one complete request head read by the raw path. rest is
+// what the client sent after it. deferred says the upgrade goes on on a
+// goroutine of its own (a slow Authenticate), which ends with resumeRaw.
+func (s *Server) serveRaw(c *Conn, head, rest []byte) (deferred bool) {
+	r, err := readHead(head)
 	if err != nil || r.ContentLength != 0 || len(r.TransferEncoding) > 0 {
 		// Not a request we upgrade: net/http answers it (with 400 if bad).
 		s.handOff(c, append(head, rest...))
@@ -392,7 +427,7 @@ func (c *Conn) writeAll(b []byte, d time.Duration) bool {
 	defer c.releaseFD()
 	deadline := time.Now().Add(d)
 	for len(b) > 0 {
-		n, err := sysWrite(uintptr(c.fd), b)
+		n, err := flushWrite(uintptr(c.fd), b)
 		if n > 0 {
 			c.s.stats.bytesOut.Add(uint64(n))
 			b = b[n:]

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -357,13 +358,13 @@ func TestAccept_OutOfDescriptorsPausesAccepting(t *testing.T) {
 	// The seam is set before the server starts and put back after it
 	// stops (cleanups run last first).
 	var fails atomic.Int32
-	accept4 = func(fd, flags int) (int, unix.Sockaddr, error) {
+	accept4 = func(fd int) (int, netip.AddrPort, error) {
 		if fails.Add(-1) >= 0 {
-			return -1, nil, unix.EMFILE
+			return -1, netip.AddrPort{}, unix.EMFILE
 		}
-		return unix.Accept4(fd, flags)
+		return rawAccept4(fd)
 	}
-	t.Cleanup(func() { accept4 = unix.Accept4 })
+	t.Cleanup(func() { accept4 = rawAccept4 })
 	h := newRecorder()
 	s := startServer(t, Config{}, h)
 	c := dial(t, s, "/ws")
