@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"regexp"
 	"runtime"
 	"strings"
@@ -130,6 +131,7 @@ type Server struct {
 	mux           *http.ServeMux
 	wsPattern     string
 	epfd          int
+	epoll         *os.File // epfd, parked on by the poll loop in the runtime's poller
 	evfd          int
 	work          chan workItem
 	quit          chan struct{}
