@@ -10,7 +10,10 @@
 // accept4(2) and puts each new socket straight into epoll. A worker reads its
 // request head when it arrives (a head that comes in pieces is kept until
 // complete; one never completed is closed after HandshakeTimeout) and parses
-// it with http.ReadRequest. A GET on Config.Path (a ServeMux pattern, "GET
+// it: an ordinary upgrade (a GET of a plain path, HTTP/1.1, clean header
+// lines, no body) with parseHead, which makes the same http.Request from one
+// string for the whole head (FuzzParseHead holds it to http.ReadRequest),
+// anything else with http.ReadRequest. A GET on Config.Path (a ServeMux pattern, "GET
 // /ws" or "GET /ws/{tenant}") is checked and answered 101 right there: no
 // net/http connection goroutine, no bufio pair, no runtime poller
 // registration. Every other request (the api handler given to New: the HTTP
@@ -47,7 +50,16 @@
 //
 // # Edge-triggered epoll
 //
-// One epoll instance and one goroutine in EpollWait serve all connections.
+// One epoll instance and one poll goroutine serve all connections. The
+// goroutine never blocks in epoll_wait(2): it takes the ready events with a
+// non-blocking epoll_pwait, and once there are none it parks in the
+// runtime's own poller on the epoll fd (registered there as a file, so its
+// readability is an edge the scheduler sees). A goroutine blocked in
+// epoll_wait held a thread in a system call, which the scheduler's monitor
+// took the P away from, and which needed another thread woken to take one
+// back: chat p50 128 → 10 ms and p99 315 → 33 ms without it
+// (BENCHMARKS.md). Reads, accept4 and epoll_ctl are raw system calls for the
+// same reason (a non-blocking socket's never parks); see sysRead.
 // Each fd is registered once, EPOLLIN|EPOLLRDHUP|EPOLLET, and stays armed:
 // reading costs no epoll_ctl. Events go to a fixed pool of Config.Workers
 // goroutines. A connection is handled by one worker at a time (its busy
