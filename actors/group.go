@@ -65,7 +65,7 @@ func newRegistry(s *System, kind Kind) *registry {
 	r := &registry{sys: s, kind: kind}
 	r.pid = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor {
 		return &manager{r: r, entries: map[string]*entry{}}
-	}))
+	}, actor.WithDispatcher(s.gdisp)))
 	return r
 }
 
@@ -174,7 +174,7 @@ func (m *manager) Receive(ctx actor.Context) {
 					g.hist = &histState{}
 				}
 				return g
-			}))
+			}, actor.WithDispatcher(r.sys.gdisp)))
 			e = &entry{pid: pid, ref: &groupRef{pid: pid, name: name}}
 			m.entries[name] = e
 			r.groups.Store(name, e.ref)

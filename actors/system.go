@@ -181,8 +181,9 @@ type System struct {
 	opts  Options
 	as    *actor.ActorSystem
 	root  *actor.RootContext
-	disp  actor.Dispatcher // runs the connection actors
-	epoch time.Time        // opts.Now() at New; rate limits count from it
+	disp  actor.Dispatcher  // runs the connection actors
+	gdisp *pooledDispatcher // runs the group and registry actors
+	epoch time.Time         // opts.Now() at New; rate limits count from it
 
 	rooms *registry
 	users *registry
@@ -230,6 +231,7 @@ func New(opts Options) *System {
 		// goroutine per run (protoactor's default dispatcher) cost ~10% of
 		// the hub's CPU per accepted connection (its start and stack growth).
 		disp:   actor.NewSynchronizedDispatcher(300),
+		gdisp:  newPooledDispatcher(300, 16),
 		epoch:  opts.Now(),
 		idBase: opts.Node + ".",
 		metas:  newMetaTable(),
@@ -240,7 +242,7 @@ func New(opts Options) *System {
 	s.conns.init()
 	s.rooms = newRegistry(s, KindRoom)
 	s.users = newRegistry(s, KindUser)
-	s.all = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newGroup(s, KindRoom, "", true) }))
+	s.all = s.root.Spawn(actor.PropsFromProducer(func() actor.Actor { return newGroup(s, KindRoom, "", true) }, actor.WithDispatcher(s.gdisp)))
 	s.timers.start()
 	return s
 }
@@ -628,4 +630,5 @@ func (s *System) event(name string, payload []byte, reply string, bus, local boo
 func (s *System) Shutdown() {
 	s.timers.stop()
 	s.as.Shutdown()
+	s.gdisp.stop()
 }
