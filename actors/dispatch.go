@@ -1,6 +1,10 @@
 package actors
 
-import "github.com/asynkron/protoactor-go/actor"
+import (
+	"sync"
+
+	"github.com/asynkron/protoactor-go/actor"
+)
 
 // pooledDispatcher runs the group and registry actors' mailboxes. A mailbox
 // that gets a message while idle is run by one of a few long-lived
@@ -15,6 +19,7 @@ type pooledDispatcher struct {
 	throughput int
 	work       chan func() // unbuffered: a send succeeds only into an idle goroutine
 	quit       chan struct{}
+	stopOnce   sync.Once
 }
 
 func newPooledDispatcher(throughput, goroutines int) *pooledDispatcher {
@@ -49,4 +54,4 @@ func (d *pooledDispatcher) loop() {
 }
 
 // stop ends the waiting goroutines; later runs get goroutines of their own.
-func (d *pooledDispatcher) stop() { close(d.quit) }
+func (d *pooledDispatcher) stop() { d.stopOnce.Do(func() { close(d.quit) }) }
