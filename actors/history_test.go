@@ -81,6 +81,20 @@ func ackFrame(id string, offset uint64, recovered string) string {
 	return s + "}"
 }
 
+// historySystem is a System whose history rooms are h's.
+func historySystem(t *testing.T, h *fakeHistory) *System {
+	b := &bus{subs: map[string]bool{}}
+	s := New(Options{Node: "n1", Bus: b, History: h})
+	b.sys = s
+	t.Cleanup(s.Shutdown)
+	return s
+}
+
+// joinH opens a connection on sk and joins it to history room "h".
+func joinH(s *System, sk *sink, id string, since *protocol.Since) {
+	s.Open(sk, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte(id), Since: since})
+}
+
 // TestHistory_Merge is the table of the merge, gap and de-dup rules of a
 // history room's group (see histState).
 func TestHistory_Merge(t *testing.T) {
@@ -193,10 +207,7 @@ func TestHistory_Merge(t *testing.T) {
 func TestHistory_ReadFailsThenLive(t *testing.T) {
 	h := &fakeHistory{epoch: "e1", fail: true}
 	h.store(1, 2)
-	b := &bus{subs: map[string]bool{}}
-	s := New(Options{Node: "n1", Bus: b, History: h})
-	b.sys = s
-	t.Cleanup(s.Shutdown)
+	s := historySystem(t, h)
 	sk := &sink{}
 	s.Open(sk, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte("1"), Since: &protocol.Since{Offset: 1, Epoch: "e1"}})
 	eventually(t, "the ack", func() bool { return sk.n.Load() == 1 })
@@ -217,19 +228,16 @@ func TestHistory_ReadFailsThenLive(t *testing.T) {
 func TestHistory_CacheServesReconnects(t *testing.T) {
 	h := &fakeHistory{epoch: "e1"}
 	h.store(1, 2)
-	b := &bus{subs: map[string]bool{}}
-	s := New(Options{Node: "n1", Bus: b, History: h})
-	b.sys = s
-	t.Cleanup(s.Shutdown)
+	s := historySystem(t, h)
 	first := &sink{}
-	s.Open(first, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte("1")})
+	joinH(s, first, "1", nil)
 	eventually(t, "the first ack", func() bool { return first.n.Load() == 1 })
 	for seq := uint64(3); seq <= 5; seq++ {
 		s.DeliverStored("h", seq, seq-1, "", "", []byte(strconv.FormatUint(seq, 10)))
 	}
 	eventually(t, "live messages", func() bool { return first.n.Load() == 4 })
 	second := &sink{}
-	s.Open(second, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte("2"), Since: &protocol.Since{Offset: 3, Epoch: "e1"}})
+	joinH(s, second, "2", &protocol.Since{Offset: 3, Epoch: "e1"})
 	eventually(t, "the replay", func() bool { return second.n.Load() == 3 })
 	want := []string{msgFrame(4), msgFrame(5), ackFrame("2", 5, "true")}
 	if got := second.all(); strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -249,16 +257,13 @@ func TestHistory_CacheServesReconnects(t *testing.T) {
 func TestHistory_SinceAheadOfTheNode(t *testing.T) {
 	h := &fakeHistory{epoch: "e1"}
 	h.store(1, 2)
-	b := &bus{subs: map[string]bool{}}
-	s := New(Options{Node: "n1", Bus: b, History: h})
-	b.sys = s
-	t.Cleanup(s.Shutdown)
+	s := historySystem(t, h)
 	first := &sink{}
-	s.Open(first, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte("1")})
+	joinH(s, first, "1", nil)
 	eventually(t, "the first ack", func() bool { return first.n.Load() == 1 })
 	h.store(3) // its live copy is still on its way to this node
 	moved := &sink{}
-	s.Open(moved, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte("2"), Since: &protocol.Since{Offset: 3, Epoch: "e1"}})
+	joinH(s, moved, "2", &protocol.Since{Offset: 3, Epoch: "e1"})
 	eventually(t, "the moved client's ack", func() bool { return moved.n.Load() == 1 })
 	h.store(4)
 	s.DeliverStored("h", 3, 2, "", "", []byte("3"))

@@ -214,8 +214,14 @@ func sysRead(fd uintptr, b []byte) (int, error) {
 	if len(b) == 0 {
 		return 0, nil
 	}
+	return rawIO(unix.SYS_READ, fd, b)
+}
+
+// rawIO is read(2) or write(2) of a non-empty b as a raw system call,
+// retrying EINTR.
+func rawIO(trap, fd uintptr, b []byte) (int, error) {
 	for {
-		r, _, e := unix.RawSyscall(unix.SYS_READ, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+		r, _, e := unix.RawSyscall(trap, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
 		switch e {
 		case 0:
 			return int(r), nil
@@ -254,16 +260,7 @@ func flushWrite(fd uintptr, b []byte) (int, error) {
 	if len(b) == 0 || len(b) > rawWriteMax {
 		return sysWrite(fd, b)
 	}
-	for {
-		r, _, e := unix.RawSyscall(unix.SYS_WRITE, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
-		switch e {
-		case 0:
-			return int(r), nil
-		case unix.EINTR:
-			continue
-		}
-		return -1, e
-	}
+	return rawIO(unix.SYS_WRITE, fd, b)
 }
 
 // wouldBlock reports whether err means the socket buffer is full (or empty).
