@@ -323,14 +323,20 @@ func TestAdmin_UserConnections(t *testing.T) {
 		Nodes    int  `json:"nodes"`
 		Complete bool `json:"complete"`
 	}
-	resp, err := http.Get(b.HTTPURL() + "/api/users/multi/connections")
-	if err != nil {
-		t.Fatal(err)
+	// A connection joins its user's group on its own (not before its room
+	// joins are acknowledged): wait for both to be listed.
+	query := func() bool {
+		resp, err := http.Get(b.HTTPURL() + "/api/users/multi/connections")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("GET: %d %v", resp.StatusCode, err)
+		}
+		return len(got.Connections) == 2
 	}
-	defer resp.Body.Close()
-	if err := json.NewDecoder(resp.Body).Decode(&got); err != nil || resp.StatusCode != 200 {
-		t.Fatalf("GET: %d %v", resp.StatusCode, err)
-	}
+	hubtest.Eventually(t, "both of multi's connections listed", query)
 	if got.User != "multi" || got.Nodes != 2 || !got.Complete || len(got.Connections) != 2 {
 		t.Fatalf("answer = %+v", got)
 	}
