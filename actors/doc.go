@@ -58,9 +58,11 @@
 // "gone" once the connection has ended), and everything the actor sends
 // goes through the root context. A message that panics is dropped and the
 // actor goes on with the next. Rooms, users, their registries and the
-// broadcast group stay spawned protoactor actors; groups hold a member as
-// its *Conn, and the broadcast group keeps each member's position in the
-// Conn itself instead of in a map.
+// broadcast group stay spawned protoactor actors, run by a pooled
+// dispatcher (dispatch.go: 16 goroutines waiting for a mailbox to run, a
+// new one only when all are busy, instead of a new goroutine per run);
+// groups hold a member as its *Conn, and the broadcast group keeps each
+// member's position in the Conn itself instead of in a map.
 //
 // Why: most connections are idle most of the time, and what an idle one
 // costs is what limits connections per node. BenchmarkConnMemory (20,000
