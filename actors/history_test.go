@@ -95,6 +95,18 @@ func joinH(s *System, sk *sink, id string, since *protocol.Since) {
 	s.Open(sk, &OpenRequest{}).Frame(&protocol.Frame{Type: protocol.TypeJoinRoom, Room: "h", ID: []byte(id), Since: since})
 }
 
+// withFirstMember is a System with room "h" stored up to offset 2 and one
+// member, first, acknowledged.
+func withFirstMember(t *testing.T) (*System, *fakeHistory, *sink) {
+	h := &fakeHistory{epoch: "e1"}
+	h.store(1, 2)
+	s := historySystem(t, h)
+	first := &sink{}
+	joinH(s, first, "1", nil)
+	eventually(t, "the first ack", func() bool { return first.n.Load() == 1 })
+	return s, h, first
+}
+
 // TestHistory_Merge is the table of the merge, gap and de-dup rules of a
 // history room's group (see histState).
 func TestHistory_Merge(t *testing.T) {
@@ -226,12 +238,7 @@ func TestHistory_ReadFailsThenLive(t *testing.T) {
 
 // A second join is replayed from the group's cache: no store read.
 func TestHistory_CacheServesReconnects(t *testing.T) {
-	h := &fakeHistory{epoch: "e1"}
-	h.store(1, 2)
-	s := historySystem(t, h)
-	first := &sink{}
-	joinH(s, first, "1", nil)
-	eventually(t, "the first ack", func() bool { return first.n.Load() == 1 })
+	s, h, first := withFirstMember(t)
 	for seq := uint64(3); seq <= 5; seq++ {
 		s.DeliverStored("h", seq, seq-1, "", "", []byte(strconv.FormatUint(seq, 10)))
 	}
@@ -255,12 +262,7 @@ func TestHistory_CacheServesReconnects(t *testing.T) {
 // the node's other members get the missing message from the read, the
 // joiner nothing before its ack, and the late live copy is dropped.
 func TestHistory_SinceAheadOfTheNode(t *testing.T) {
-	h := &fakeHistory{epoch: "e1"}
-	h.store(1, 2)
-	s := historySystem(t, h)
-	first := &sink{}
-	joinH(s, first, "1", nil)
-	eventually(t, "the first ack", func() bool { return first.n.Load() == 1 })
+	s, h, first := withFirstMember(t)
 	h.store(3) // its live copy is still on its way to this node
 	moved := &sink{}
 	joinH(s, moved, "2", &protocol.Since{Offset: 3, Epoch: "e1"})

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"net/http"
 	"net/url"
+	"strings"
 )
 
 // parseHead parses the head of an ordinary WebSocket upgrade (a GET of an
@@ -83,7 +84,7 @@ func parseHead(head []byte) (*http.Request, bool) {
 		if key == "" {
 			return nil, false
 		}
-		v := trimSpace(s[l.colon+1 : l.end])
+		v := strings.Trim(s[l.colon+1:l.end], " \t") // as textproto trims a value
 		switch key {
 		case "Host":
 			hosts++
@@ -235,22 +236,10 @@ var commonKeys = func() map[string]string {
 	return m
 }()
 
-// trimSpace trims the spaces and tabs around a header value, as textproto
-// does.
-func trimSpace(s string) string {
-	for len(s) > 0 && (s[0] == ' ' || s[0] == '\t') {
-		s = s[1:]
-	}
-	for len(s) > 0 && (s[len(s)-1] == ' ' || s[len(s)-1] == '\t') {
-		s = s[:len(s)-1]
-	}
-	return s
-}
-
 // hasClose reports whether a Connection value may hold the token "close".
 func hasClose(v string) bool {
 	for i := 0; i+5 <= len(v); i++ {
-		if (v[i]|0x20) == 'c' && (v[i+1]|0x20) == 'l' && (v[i+2]|0x20) == 'o' && (v[i+3]|0x20) == 's' && (v[i+4]|0x20) == 'e' {
+		if strings.EqualFold(v[i:i+5], "close") {
 			return true
 		}
 	}
